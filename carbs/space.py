@@ -1,0 +1,214 @@
+"""Search spaces: parameters, their transforms to an unbounded "basic" space, and constraints.
+
+Why: the optimizer works in a space where a step of 1 means the same thing for every parameter
+(log for scale-like quantities, logit for fractions), exactly as CARBS does. Values the trainer
+sees are always legal: integers rounded, multiples honoured, bounds clamped, constraints held.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+ParamKind = Literal["log", "linear", "logit", "int", "categorical"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searchable parameter.
+
+    kind: log (positive, searched in log space), linear (searched with `scale` per unit),
+    logit (a fraction in (0, 1)), int (linear integer), categorical (one of `choices`).
+    `center` is the search centre (the prior's mode); `scales_cost` marks parameters whose
+    growth buys compute, which the scaling-law stage fits against cost.
+    """
+
+    name: str
+    kind: ParamKind
+    min: float | None = None
+    max: float | None = None
+    center: Any = None
+    scale: float = 1.0
+    integer: bool = False
+    multiple_of: int | None = None
+    choices: tuple[Any, ...] = ()
+    scales_cost: bool = False
+
+    @property
+    def is_integer(self) -> bool:
+        return self.integer or self.kind == "int" or self.multiple_of is not None
+
+    def to_basic(self, value: Any) -> float:
+        """Map a legal value to the optimizer's unbounded coordinate."""
+        if self.kind == "categorical":
+            return float(self.choices.index(value))
+        v = float(value)
+        if self.kind == "log":
+            return math.log(v)
+        if self.kind == "logit":
+            v = min(max(v, 1e-12), 1 - 1e-12)
+            return math.log(v / (1 - v))
+        return v / self.scale
+
+    def from_basic(self, x: float) -> Any:
+        """Map a coordinate back to a legal value: clamped, rounded, on the allowed grid."""
+        if self.kind == "categorical":
+            idx = int(round(x))
+            return self.choices[min(max(idx, 0), len(self.choices) - 1)]
+        if self.kind == "log":
+            v = math.exp(x)
+        elif self.kind == "logit":
+            v = 1.0 / (1.0 + math.exp(-x))
+        else:
+            v = x * self.scale
+        return self.clamp(v)
+
+    def clamp(self, value: float) -> Any:
+        """Clamp to bounds and round to the integer/multiple grid, staying inside the bounds."""
+        v = float(value)
+        lo = self.min if self.min is not None else -math.inf
+        hi = self.max if self.max is not None else math.inf
+        v = min(max(v, lo), hi)
+        if self.multiple_of:
+            m = self.multiple_of
+            r = round(v / m) * m
+            if r < lo:
+                r += m
+            if r > hi:
+                r -= m
+            return int(r)
+        if self.is_integer:
+            r = round(v)
+            r = min(max(r, math.ceil(lo)), math.floor(hi))
+            return int(r)
+        return v
+
+    def basic_bounds(self) -> tuple[float, float]:
+        """Bounds of the basic coordinate (used for sampling and box constraints)."""
+        if self.kind == "categorical":
+            return (-0.5, len(self.choices) - 0.5)
+        lo = self.to_basic(self.min) if self.min is not None else -math.inf
+        hi = self.to_basic(self.max) if self.max is not None else math.inf
+        return (lo, hi)
+
+    def default_center(self) -> Any:
+        if self.center is not None:
+            return self.center
+        if self.kind == "categorical":
+            return self.choices[0]
+        lo, hi = self.basic_bounds()
+        return self.from_basic((lo + hi) / 2)
+
+
+_BINOPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+_CMPOPS = {
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+}
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A boolean expression over parameter names, e.g. ``d_model % n_heads == 0``.
+
+    Parsed once with `ast` and evaluated by a tiny interpreter (arithmetic, comparisons,
+    and/or/not): no `eval`, so a sweep file cannot run code.
+    """
+
+    expr: str
+
+    def __post_init__(self) -> None:
+        tree = ast.parse(self.expr, mode="eval")
+        object.__setattr__(self, "_tree", tree)
+        for node in ast.walk(tree):
+            allowed = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not,
+                       ast.USub, ast.BinOp, ast.Compare, ast.Name, ast.Load, ast.Constant,
+                       *_BINOPS, *_CMPOPS)
+            if not isinstance(node, allowed):
+                raise ValueError(
+                    f"constraint {self.expr!r}: {type(node).__name__} is not allowed; use "
+                    "arithmetic (+ - * / // % **), comparisons and and/or/not over parameter names"
+                )
+
+    @property
+    def names(self) -> set[str]:
+        return {n.id for n in ast.walk(self._tree) if isinstance(n, ast.Name)}  # type: ignore[attr-defined]
+
+    def holds(self, values: Mapping[str, Any]) -> bool:
+        return bool(_eval(self._tree.body, values))  # type: ignore[attr-defined]
+
+
+def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        return env[node.id]
+    if isinstance(node, ast.BinOp):
+        return _BINOPS[type(node.op)](_eval(node.left, env), _eval(node.right, env))
+    if isinstance(node, ast.UnaryOp):
+        v = _eval(node.operand, env)
+        return (not v) if isinstance(node.op, ast.Not) else -v
+    if isinstance(node, ast.BoolOp):
+        vals = (_eval(v, env) for v in node.values)
+        return all(vals) if isinstance(node.op, ast.And) else any(vals)
+    if isinstance(node, ast.Compare):
+        left = _eval(node.left, env)
+        for op, comp in zip(node.ops, node.comparators, strict=True):
+            right = _eval(comp, env)
+            if not _CMPOPS[type(op)](left, right):
+                return False
+            left = right
+        return True
+    raise ValueError(f"unsupported expression node {type(node).__name__}")
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Parameters to search, constants passed through unchanged, and constraints."""
+
+    params: tuple[Param, ...]
+    constraints: tuple[Constraint, ...] = ()
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.params]
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def center(self) -> dict[str, Any]:
+        return {p.name: p.default_center() for p in self.params}
+
+    def full(self, searched: Mapping[str, Any]) -> dict[str, Any]:
+        """Searched values merged with the fixed ones: what a workload receives."""
+        return {**dict(self.fixed), **dict(searched)}
+
+    def is_feasible(self, searched: Mapping[str, Any]) -> bool:
+        env = self.full(searched)
+        return all(c.holds(env) for c in self.constraints)
+
+    def to_basic(self, searched: Mapping[str, Any]) -> list[float]:
+        return [p.to_basic(searched[p.name]) for p in self.params]
+
+    def from_basic(self, xs: Sequence[float]) -> dict[str, Any]:
+        return {p.name: p.from_basic(x) for p, x in zip(self.params, xs, strict=True)}
