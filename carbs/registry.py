@@ -1,0 +1,33 @@
+"""Optimizers by name, so a sweep spec can choose one (`optimizer: {name: ...}`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from carbs.local_search import LocalSearchOptimizer
+from carbs.optimizer import Optimizer
+from carbs.space import SearchSpace
+
+OptimizerFactory = Callable[..., Optimizer]
+
+_REGISTRY: dict[str, OptimizerFactory] = {"local": LocalSearchOptimizer}
+DEFAULT_OPTIMIZER = "local"
+
+
+def register(name: str, factory: OptimizerFactory) -> None:
+    _REGISTRY[name] = factory
+
+
+def available() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def build_optimizer(
+    space: SearchSpace, seed: int, name: str | None = None, settings: Mapping[str, Any] | None = None
+) -> Optimizer:
+    """Build a fresh optimizer; the caller replays stored observations into it."""
+    key = name or DEFAULT_OPTIMIZER
+    if key not in _REGISTRY:
+        raise ValueError(f"unknown optimizer {key!r}; choose one of {available()}")
+    return _REGISTRY[key](space, seed=seed, **dict(settings or {}))
