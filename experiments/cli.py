@@ -1,0 +1,204 @@
+"""The `carbs` command line: run, status, report, export.
+
+Why argparse: the CLI is thin; each sub-command maps to one function of the stages below it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from carbs.errors import SpecError
+
+DEFAULT_OUT = Path("runs")
+
+
+def _storage(args: argparse.Namespace) -> str:
+    from experiments.spec import DEFAULT_STORAGE, load_spec
+
+    if getattr(args, "storage", None):
+        return args.storage
+    if getattr(args, "spec", None):
+        return load_spec(args.spec).storage
+    return os.environ.get("CARBS_STORAGE", DEFAULT_STORAGE)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from experiments.dispatch import RayDispatcher, TaskResources
+    from experiments.progress import make_progress
+    from experiments.runner import SweepRunner
+    from experiments.spec import load_spec
+    from experiments.store.repository import Store, SweepConflict
+
+    spec = load_spec(args.spec)
+    if args.storage:
+        spec = spec.model_copy(update={"storage": args.storage})
+    spec_yaml = Path(args.spec).read_text()
+    store = Store(spec.storage)
+    w = spec.workload
+    dispatcher = RayDispatcher(
+        w.entrypoint,
+        TaskResources(w.num_cpus, w.num_gpus, w.memory_gb, w.timeout_s),
+        address=args.address,
+    )
+    started = time.monotonic()
+    try:
+        runner = SweepRunner(
+            spec, spec_yaml, store, dispatcher, make_progress(not args.no_progress)
+        )
+    except SweepConflict as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"sweep {spec.name!r}: storage {spec.storage}; starting Ray "
+        f"({'cluster at ' + args.address if args.address else 'local'})",
+        flush=True,
+    )
+    dispatcher.start()
+    summary = runner.run()
+    wall = time.monotonic() - started
+    print(
+        f"sweep {spec.name!r}: {summary.trials_finished} trials finished ({summary.succeeded} ok, "
+        f"{summary.failed} failed, {summary.errors} errors), best loss "
+        f"{'-' if summary.best_loss is None else f'{summary.best_loss:.4f}'}, "
+        f"{summary.total_cost:.3g} FLOPs, {wall:.0f} s",
+        flush=True,
+    )
+    if summary.interrupted:
+        print("interrupted: run the same command again to resume", file=sys.stderr)
+        return 130
+    out = Path(args.out) / spec.name
+    _report_and_export(store, spec.name, out)
+    return 0
+
+
+def _report_and_export(store, name: str, out: Path) -> None:  # type: ignore[no-untyped-def]
+    from experiments.large_run import export_sweep
+    from experiments.report import write_report
+
+    for p in write_report(store, name, out):
+        print(f"wrote {p}")
+    try:
+        paths = export_sweep(store, name, out)
+    except (ValueError, RuntimeError) as exc:
+        print(f"warning: no large-run export yet: {exc}", file=sys.stderr)
+        return
+    for p in paths:
+        print(f"wrote {p}")
+    fit = store.latest_fit(store.require_sweep(name).id)
+    if fit is not None:
+        lo, hi = fit.result.get("predicted_loss_ci", [None, None])
+        print(
+            f"large run: predicted loss {fit.result.get('predicted_loss'):.4f} (90% CI {lo:.4f}..{hi:.4f})"
+        )
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from experiments.store.repository import Store
+
+    store = Store(_storage(args))
+    sweeps = [store.require_sweep(args.sweep)] if args.sweep else store.list_sweeps()
+    if not sweeps:
+        print(f"no sweeps in {store.url}")
+    for sw in sweeps:
+        counts = store.status_counts(sw.id)
+        ok = [t.loss for t in store.trials(sw.id, statuses=["succeeded"]) if t.loss is not None]
+        best = f"{min(ok):.4f}" if ok else "-"
+        parts = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no trials"
+        print(f"{sw.name}: {sw.status}; {parts}; best loss {best}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from experiments.report import format_table, write_report
+    from experiments.store.repository import Store
+
+    store = Store(_storage(args))
+    sweep = store.require_sweep(args.sweep)
+    print(format_table(store.trials(sweep.id)))
+    for p in write_report(store, args.sweep, Path(args.out) / args.sweep):
+        print(f"wrote {p}")
+    try:
+        from dashboards.scaling_plots import plot_scaling
+
+        from experiments.large_run import fit_and_pick, trial_points
+        from experiments.spec import SweepSpec
+
+        _, pick = fit_and_pick(store, args.sweep)
+        spec = SweepSpec.model_validate(sweep.spec)
+        points = trial_points(spec, store.trials(sweep.id, with_curves=True))
+        for p in plot_scaling(points, pick, Path(args.out) / args.sweep):
+            print(f"wrote {p}")
+    except (ValueError, RuntimeError) as exc:
+        print(f"warning: no scaling-law plots: {exc}", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from experiments.large_run import export_sweep
+    from experiments.store.repository import Store
+
+    store = Store(_storage(args))
+    formats = [args.format] if args.format else None
+    for p in export_sweep(store, args.sweep, Path(args.out) / args.sweep, formats):
+        print(f"wrote {p}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="carbs", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run (or resume) the sweep a YAML file defines")
+    run.add_argument("spec", help="sweep definition (YAML)")
+    run.add_argument(
+        "--address", default=os.environ.get("RAY_ADDRESS"), help="existing Ray cluster"
+    )
+    run.add_argument("--storage", help="override the spec's storage URL")
+    run.add_argument("--out", default=str(DEFAULT_OUT), help="folder for plots and exports")
+    run.add_argument(
+        "--no-progress", action="store_true", help="plain log lines instead of a live panel"
+    )
+    run.set_defaults(func=cmd_run)
+
+    for name, func, hlp in (
+        ("status", cmd_status, "trial counts and best loss per sweep"),
+        ("report", cmd_report, "trials table and plots of a sweep"),
+        ("export", cmd_export, "large-run config for the target budget"),
+    ):
+        p = sub.add_parser(name, help=hlp)
+        p.add_argument("sweep", nargs="?" if name == "status" else None)
+        p.add_argument(
+            "--storage", help="SQLAlchemy URL (default: $CARBS_STORAGE or sqlite:///carbs.db)"
+        )
+        p.add_argument("--spec", help="read the storage URL from this sweep file")
+        p.add_argument("--out", default=str(DEFAULT_OUT))
+        if name == "export":
+            p.add_argument("--format", choices=["yaml", "llm-foundry", "hf-dbrx"])
+        p.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except LookupError as exc:
+        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""What runs inside a Ray worker for one trial: import the workload, call it, classify errors.
+
+Why here and not in the workload: every workload (built-in or a user's callable) gets the same
+contract: exceptions raised by the workload are config failures the optimizer learns from;
+anything that kills the worker itself surfaces on the driver as an infrastructure failure.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import socket
+import time
+import traceback
+from typing import Any
+
+from carbs.errors import ConfigFailure, InfrastructureFailure
+from carbs.trial import TrialContext
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def execute_trial(
+    entrypoint: str,
+    params: dict[str, Any],
+    trial_id: int,
+    seed: int,
+    device: str,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run one workload call and return a plain dict (see `TrialOutcome`)."""
+    from experiments.spec import import_callable  # light import; keeps worker start-up small
+
+    curve: list[dict[str, Any]] = []
+    ctx = TrialContext(
+        trial_id=trial_id, seed=seed, device=device, report=curve.append, extra=dict(extra or {})
+    )
+    started = time.perf_counter()
+    base = {"trial_id": trial_id, "worker": _worker_name(), "curve": curve}
+    try:
+        fn = import_callable(entrypoint)
+        wants_ctx = len(inspect.signature(fn).parameters) >= 2
+        result = fn(dict(params), ctx) if wants_ctx else fn(dict(params))
+        loss, cost = _read_result(result)
+    except ConfigFailure as exc:
+        return {
+            **base,
+            "status": "failed",
+            "error": str(exc),
+            "reason": exc.reason,
+            "seconds": time.perf_counter() - started,
+        }
+    except InfrastructureFailure as exc:
+        return {
+            **base,
+            "status": "infra",
+            "error": str(exc),
+            "reason": "infra",
+            "seconds": time.perf_counter() - started,
+        }
+    except Exception as exc:  # noqa: BLE001 - a workload's exception is a failed config, never a crash
+        tb = traceback.format_exc(limit=8)
+        return {
+            **base,
+            "status": "failed",
+            "error": f"{type(exc).__name__}: {exc}\n{tb}",
+            "reason": "exception",
+            "seconds": time.perf_counter() - started,
+        }
+    seconds = float(result.get("seconds", time.perf_counter() - started))
+    return {
+        **base,
+        "status": "succeeded",
+        "loss": loss,
+        "cost": cost,
+        "seconds": seconds,
+        "metrics": dict(result.get("metrics", {})),
+        "curve": list(result.get("curve", curve)),
+    }
+
+
+def _read_result(result: Any) -> tuple[float, float]:
+    if not isinstance(result, dict):
+        raise ConfigFailure(
+            f"workload returned {type(result).__name__}, expected a dict with 'loss' and 'cost'",
+            reason="bad_result",
+        )
+    missing = [k for k in ("loss", "cost") if k not in result]
+    if missing:
+        raise ConfigFailure(
+            f"workload result lacks {missing}; return at least 'loss' and 'cost'",
+            reason="bad_result",
+        )
+    loss, cost = float(result["loss"]), float(result["cost"])
+    if not math.isfinite(loss):
+        raise ConfigFailure(f"workload returned a non-finite loss ({loss})", reason="nan")
+    if not (math.isfinite(cost) and cost > 0):
+        raise ConfigFailure(
+            f"workload returned cost {cost}; cost must be positive and finite", reason="bad_result"
+        )
+    return loss, cost

@@ -1,0 +1,108 @@
+"""Fit the scaling laws on a stored sweep, pick the large-run config, and export it.
+
+Glue between the store and `carbs.scaling` / `experiments.export`: the maths lives there; this
+module only converts rows to points, saves the fit, and writes the export files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from carbs.scaling.pick import LargeRunPick, pick_large_run
+
+from carbs.scaling.types import TrialPoint
+from experiments.export import render_export
+from experiments.runner import _load_price
+from experiments.spec import SweepSpec
+from experiments.store.models import Trial, TrialStatus
+from experiments.store.repository import Store
+
+EXPORT_FILES = {
+    "yaml": "large_run.yaml",
+    "llm-foundry": "llm_foundry.yaml",
+    "hf-dbrx": "hf_dbrx_config.json",
+}
+
+
+def trial_points(spec: SweepSpec, trials: list[Trial]) -> list[TrialPoint]:
+    """Observed trials as fit inputs, with fixed params merged in and curves attached."""
+    space = spec.space()
+    points = []
+    for t in trials:
+        if t.status not in TrialStatus.OBSERVED:
+            continue
+        curve = [
+            {
+                "step": m.step,
+                "tokens": m.tokens,
+                "flops": m.flops,
+                "train_loss": m.train_loss,
+                "val_loss": m.val_loss,
+            }
+            for m in (t.curve or [])
+        ]
+        points.append(
+            TrialPoint(
+                params=space.full(t.params),
+                cost=float(t.cost_flops or 0.0),
+                loss=t.loss if t.status == TrialStatus.SUCCEEDED else None,
+                failed=t.status == TrialStatus.FAILED,
+                curve=curve or None,
+                metrics=dict(t.metrics or {}),
+            )
+        )
+    return points
+
+
+def fit_and_pick(store: Store, sweep_name: str, n_bootstrap: int = 200) -> tuple[int, LargeRunPick]:
+    """Fit on every observed trial, pick for the spec's target, store the fit; returns (fit id, pick)."""
+    sweep = store.require_sweep(sweep_name)
+    spec = SweepSpec.model_validate(sweep.spec)
+    trials = store.trials(sweep.id, with_curves=True)
+    points = trial_points(spec, trials)
+    if not any(p.loss is not None for p in points):
+        raise ValueError(f"sweep {sweep_name!r} has no successful trial yet: nothing to fit")
+    pick = pick_large_run(
+        points,
+        spec.space(),
+        spec.target.flops,
+        cost_fn=_load_price(spec),
+        seed=spec.seed,
+        n_bootstrap=n_bootstrap,
+    )
+    fit = store.save_fit(sweep.id, "large_run_pick", len(points), pick.to_dict())
+    return fit.id, pick
+
+
+def export_formats(spec: SweepSpec) -> list[str]:
+    """Production formats make sense only for the built-in MoE workload."""
+    return list(EXPORT_FILES) if spec.workload.kind == "moe" else ["yaml"]
+
+
+def export_sweep(
+    store: Store, sweep_name: str, out_dir: Path, formats: list[str] | None = None
+) -> list[Path]:
+    """Pick the large run and write each export format to `out_dir` (and to the store)."""
+    sweep = store.require_sweep(sweep_name)
+    spec = SweepSpec.model_validate(sweep.spec)
+    fit_id, pick = fit_and_pick(store, sweep_name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats or export_formats(spec):
+        text = render_export(pick, fmt, sweep_name=spec.name)  # type: ignore[arg-type]
+        store.save_export(sweep.id, fmt, text, pick.predicted_loss, fit_id)
+        path = out_dir / EXPORT_FILES[fmt]
+        path.write_text(text)
+        paths.append(path)
+    return paths
+
+
+def pick_summary(pick: LargeRunPick) -> dict[str, Any]:
+    lo, hi = pick.predicted_loss_ci
+    return {
+        "predicted_loss": pick.predicted_loss,
+        "ci": [lo, hi],
+        "params": pick.params,
+        "warnings": pick.warnings,
+    }

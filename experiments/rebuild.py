@@ -1,0 +1,64 @@
+"""Rebuild an optimizer from stored trials: its state is a pure function of the rows.
+
+Why: the driver may die at any moment; whoever picks the sweep up (the same CLI again, another
+driver, the service) replays the observed trials in the order they finished and gets the same
+optimizer, with no pickled state to go stale.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Sequence
+
+from carbs.optimizer import Observation, Optimizer
+from carbs.registry import build_optimizer
+from experiments.spec import SweepSpec
+from experiments.store.models import Trial, TrialStatus
+
+
+def observation_order(trials: Sequence[Trial]) -> list[Trial]:
+    """Observed trials in the order their results were written (ties by trial number)."""
+    done = [t for t in trials if t.status in TrialStatus.OBSERVED]
+    return sorted(done, key=lambda t: (t.finished_at is None, t.finished_at, t.number))
+
+
+def to_observation(trial: Trial, fallback_cost: float = 1.0) -> Observation:
+    """A failure that never measured its cost (crashed before the first step, no price
+    function) is observed at `fallback_cost`, the typical cost so far."""
+    failed = trial.status == TrialStatus.FAILED
+    cost = trial.cost_flops if trial.cost_flops and trial.cost_flops > 0 else fallback_cost
+    return Observation(
+        params=dict(trial.params),
+        cost=cost,
+        loss=None if failed else trial.loss,
+        failed=failed,
+        suggestion_id=trial.suggestion_id,
+    )
+
+
+def rebuild_optimizer(spec: SweepSpec, trials: Sequence[Trial]) -> Optimizer:
+    """A fresh optimizer for `spec` with every observed trial replayed into it."""
+    opt = build_optimizer(
+        spec.space(), seed=spec.seed, name=spec.optimizer.name, settings=_settings(spec)
+    )
+    ordered = observation_order(trials)
+    costs = [t.cost_flops for t in ordered if t.cost_flops and t.cost_flops > 0]
+    fallback = math.exp(sum(math.log(c) for c in costs) / len(costs)) if costs else 1.0
+    for t in ordered:
+        opt.observe(to_observation(t, fallback))
+    return opt
+
+
+def _settings(spec: SweepSpec) -> dict:
+    settings = dict(spec.optimizer.settings)
+    if spec.budget.max_cost_per_trial and "max_cost" in _accepted_settings(spec):
+        settings.setdefault("max_cost", spec.budget.max_cost_per_trial)
+    return settings
+
+
+def _accepted_settings(spec: SweepSpec) -> set[str]:
+    from carbs import registry
+
+    factory = registry._REGISTRY.get(spec.optimizer.name or registry.DEFAULT_OPTIMIZER)
+    return set(inspect.signature(factory).parameters) if factory else set()

@@ -1,0 +1,82 @@
+"""`carbs report`: the trials table and the Pareto plot of a stored sweep, written to files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+from dashboards.frontier import plot_frontier
+from experiments.spec import SweepSpec
+from experiments.store.models import Trial, TrialStatus
+from experiments.store.repository import Store
+
+TABLE_COLUMNS = ("number", "status", "loss", "cost_flops", "cost_seconds", "failure_reason")
+
+
+def trial_rows(trials: list[Trial]) -> list[dict[str, Any]]:
+    """One flat dict per trial: fixed columns, then every searched parameter."""
+    names = sorted({k for t in trials for k in t.params})
+    rows = []
+    for t in trials:
+        row: dict[str, Any] = {c: getattr(t, c) for c in TABLE_COLUMNS}
+        row.update({n: t.params.get(n) for n in names})
+        rows.append(row)
+    return rows
+
+
+def format_table(trials: list[Trial]) -> str:
+    """A fixed-width text table for the terminal."""
+    rows = trial_rows(trials)
+    if not rows:
+        return "(no trials)"
+    cols = list(rows[0])
+    cells = [[_fmt(r[c]) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    head = "  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True))
+    body = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join([head, "-" * len(head), *body])
+
+
+def trials_csv(trials: list[Trial]) -> str:
+    rows = trial_rows(trials)
+    buf = io.StringIO()
+    if rows:
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return buf.getvalue()
+
+
+def write_report(store: Store, sweep_name: str, out_dir: Path) -> list[Path]:
+    """Frontier plot (PNG + SVG), trials.csv and trials.txt for one sweep."""
+    sweep = store.require_sweep(sweep_name)
+    spec = SweepSpec.model_validate(sweep.spec)
+    trials = store.trials(sweep.id)
+    ok = [
+        t
+        for t in trials
+        if t.status == TrialStatus.SUCCEEDED and t.loss is not None and math.isfinite(t.loss)
+    ]
+    failed = [t for t in trials if t.status == TrialStatus.FAILED and t.cost_flops]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = plot_frontier(
+        [t.cost_flops for t in ok],
+        [t.loss for t in ok],
+        out_dir / "pareto_frontier",
+        title=f"{spec.name}: cost vs {spec.objective.metric}",
+        failed_costs=[t.cost_flops for t in failed],
+    )
+    (out_dir / "trials.csv").write_text(trials_csv(trials))
+    (out_dir / "trials.txt").write_text(format_table(trials) + "\n")
+    return [*paths, out_dir / "trials.csv", out_dir / "trials.txt"]
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)

@@ -1,0 +1,1 @@
+"""SQL persistence: ORM models (`models`), engine/migrations (`engine`), queries (`repository`)."""

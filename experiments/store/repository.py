@@ -1,0 +1,300 @@
+"""Queries over the store: the only place the rest of the code touches SQL.
+
+Why a class per store URL: the runner, the CLI and the service each open one `Store` and call
+small, transactional methods; every method commits its own unit of work, so a crash between
+two calls never leaves a half-written trial.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from experiments.store.engine import open_sessionmaker
+from experiments.store.models import Export, Fit, MetricPoint, Sweep, Trial, TrialStatus, utcnow
+
+CURVE_FIELDS = ("tokens", "flops", "train_loss", "val_loss")
+
+
+class SweepConflict(ValueError):
+    """A sweep of that name exists with a different search space or workload."""
+
+
+class Store:
+    """All reads and writes of sweeps, trials, curves, fits and exports."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._sessions: sessionmaker[Session] = open_sessionmaker(url)
+
+    def session(self) -> Session:
+        return self._sessions()
+
+    def dispose(self) -> None:
+        self._sessions.kw["bind"].dispose()
+
+    # --- sweeps -------------------------------------------------------------------------
+    def get_or_create_sweep(
+        self, name: str, spec: Mapping[str, Any], spec_yaml: str, owner: str | None = None
+    ) -> tuple[Sweep, bool]:
+        """Return (sweep, created). An existing sweep must have the same search space and
+        workload, else resuming would mix incomparable trials."""
+        with self.session() as s, s.begin():
+            sweep = s.scalar(select(Sweep).where(Sweep.name == name))
+            if sweep is not None:
+                for key in ("search_space", "constraints", "workload"):
+                    if sweep.spec.get(key) != spec.get(key):
+                        raise SweepConflict(
+                            f"sweep {name!r} already exists in {self.url} with a different "
+                            f"`{key}`; give the new sweep another `name` to start afresh, or "
+                            f"restore the old `{key}` to resume it"
+                        )
+                sweep.spec = dict(spec)
+                sweep.spec_yaml = spec_yaml
+                return sweep, False
+            sweep = Sweep(
+                name=name, spec=dict(spec), spec_yaml=spec_yaml, owner=owner, status="created"
+            )
+            s.add(sweep)
+            s.flush()
+            return sweep, True
+
+    def get_sweep(self, name: str) -> Sweep | None:
+        with self.session() as s:
+            return s.scalar(select(Sweep).where(Sweep.name == name))
+
+    def require_sweep(self, name: str) -> Sweep:
+        sweep = self.get_sweep(name)
+        if sweep is None:
+            known = ", ".join(sw.name for sw in self.list_sweeps()) or "none"
+            raise LookupError(f"no sweep named {name!r} in {self.url} (sweeps there: {known})")
+        return sweep
+
+    def list_sweeps(self) -> list[Sweep]:
+        with self.session() as s:
+            return list(s.scalars(select(Sweep).order_by(Sweep.id)))
+
+    def set_sweep_status(
+        self, sweep_id: int, status: str, corpus_fingerprint: str | None = None
+    ) -> None:
+        with self.session() as s, s.begin():
+            values: dict[str, Any] = {"status": status, "updated_at": utcnow()}
+            if corpus_fingerprint is not None:
+                values["corpus_fingerprint"] = corpus_fingerprint
+            s.execute(update(Sweep).where(Sweep.id == sweep_id).values(**values))
+
+    def status_counts(self, sweep_id: int) -> dict[str, int]:
+        with self.session() as s:
+            rows = s.execute(
+                select(Trial.status, func.count())
+                .where(Trial.sweep_id == sweep_id)
+                .group_by(Trial.status)
+            )
+            return {status: n for status, n in rows}
+
+    # --- trials -------------------------------------------------------------------------
+    def create_trials(
+        self, sweep_id: int, suggestions: Sequence[tuple[dict[str, Any], str | None]]
+    ) -> list[Trial]:
+        """Insert new pending trials, numbered after the sweep's last one."""
+        with self.session() as s, s.begin():
+            last = s.scalar(select(func.max(Trial.number)).where(Trial.sweep_id == sweep_id))
+            nxt = -1 if last is None else last
+            out = []
+            for params, sid in suggestions:
+                nxt += 1
+                t = Trial(
+                    sweep_id=sweep_id,
+                    number=nxt,
+                    params=dict(params),
+                    suggestion_id=sid or uuid.uuid4().hex,
+                    status=TrialStatus.PENDING,
+                    metrics={},
+                )
+                s.add(t)
+                out.append(t)
+            s.flush()
+            return out
+
+    def trials(
+        self, sweep_id: int, statuses: Iterable[str] | None = None, with_curves: bool = False
+    ) -> list[Trial]:
+        with self.session() as s:
+            q = select(Trial).where(Trial.sweep_id == sweep_id).order_by(Trial.number)
+            if statuses is not None:
+                q = q.where(Trial.status.in_(list(statuses)))
+            if with_curves:
+                q = q.options(selectinload(Trial.curve))
+            return list(s.scalars(q))
+
+    def get_trial(self, trial_id: int) -> Trial | None:
+        with self.session() as s:
+            return s.get(Trial, trial_id, options=[selectinload(Trial.curve)])
+
+    def requeue_running(self, sweep_id: int) -> int:
+        """Trials left RUNNING by a driver that is gone go back to PENDING (same params)."""
+        with self.session() as s, s.begin():
+            res = s.execute(
+                update(Trial)
+                .where(Trial.sweep_id == sweep_id, Trial.status == TrialStatus.RUNNING)
+                .values(status=TrialStatus.PENDING, lease_owner=None, lease_expires_at=None)
+            )
+            return int(res.rowcount or 0)
+
+    def mark_running(self, trial_id: int, worker: str | None = None) -> None:
+        with self.session() as s, s.begin():
+            s.execute(
+                update(Trial)
+                .where(Trial.id == trial_id)
+                .values(
+                    status=TrialStatus.RUNNING,
+                    started_at=utcnow(),
+                    worker=worker,
+                    attempts=Trial.attempts + 1,
+                )
+            )
+
+    def finish_trial(
+        self,
+        trial_id: int,
+        status: str,
+        *,
+        loss: float | None = None,
+        cost_flops: float | None = None,
+        cost_seconds: float | None = None,
+        error: str | None = None,
+        failure_kind: str | None = None,
+        failure_reason: str | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        worker: str | None = None,
+    ) -> bool:
+        """Write a trial's outcome once. Returns False (and writes nothing) when the trial has
+        already finished, so a late or duplicate result never becomes a second observation."""
+        with self.session() as s, s.begin():
+            values: dict[str, Any] = {
+                "status": status,
+                "loss": loss,
+                "cost_flops": cost_flops,
+                "cost_seconds": cost_seconds,
+                "error": error,
+                "failure_kind": failure_kind,
+                "failure_reason": failure_reason,
+                "finished_at": utcnow(),
+                "lease_owner": None,
+                "lease_expires_at": None,
+            }
+            if metrics is not None:
+                values["metrics"] = dict(metrics)
+            if worker is not None:
+                values["worker"] = worker
+            res = s.execute(
+                update(Trial)
+                .where(Trial.id == trial_id, Trial.status.not_in(TrialStatus.FINISHED))
+                .values(**values)
+            )
+            return bool(res.rowcount)
+
+    def requeue(self, trial_id: int, error: str) -> None:
+        """An infrastructure failure with retries left: back to PENDING, error kept for the record."""
+        with self.session() as s, s.begin():
+            s.execute(
+                update(Trial)
+                .where(Trial.id == trial_id, Trial.status.not_in(TrialStatus.FINISHED))
+                .values(
+                    status=TrialStatus.PENDING,
+                    error=error,
+                    failure_kind="infra",
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+            )
+
+    def cancel_unfinished(self, sweep_id: int, reason: str = "cancelled") -> int:
+        with self.session() as s, s.begin():
+            res = s.execute(
+                update(Trial)
+                .where(Trial.sweep_id == sweep_id, Trial.status.not_in(TrialStatus.FINISHED))
+                .values(status=TrialStatus.CANCELLED, error=reason, finished_at=utcnow())
+            )
+            return int(res.rowcount or 0)
+
+    # --- learning curves ----------------------------------------------------------------
+    def add_curve_points(self, trial_id: int, points: Sequence[Mapping[str, Any]]) -> int:
+        """Store learning-curve points; steps already stored are skipped (idempotent)."""
+        if not points:
+            return 0
+        with self.session() as s, s.begin():
+            have = set(s.scalars(select(MetricPoint.step).where(MetricPoint.trial_id == trial_id)))
+            added = 0
+            for p in points:
+                step = int(p["step"])
+                if step in have:
+                    continue
+                have.add(step)
+                extra = {k: v for k, v in p.items() if k not in CURVE_FIELDS and k != "step"}
+                s.add(
+                    MetricPoint(
+                        trial_id=trial_id,
+                        step=step,
+                        extra=extra,
+                        **{k: _num(p.get(k)) for k in CURVE_FIELDS},
+                    )
+                )
+                added += 1
+            return added
+
+    # --- fits and exports ---------------------------------------------------------------
+    def save_fit(self, sweep_id: int, kind: str, n_trials: int, result: Mapping[str, Any]) -> Fit:
+        with self.session() as s, s.begin():
+            fit = Fit(sweep_id=sweep_id, kind=kind, n_trials=n_trials, result=dict(result))
+            s.add(fit)
+            s.flush()
+            return fit
+
+    def latest_fit(self, sweep_id: int, kind: str = "large_run_pick") -> Fit | None:
+        with self.session() as s:
+            return s.scalar(
+                select(Fit)
+                .where(Fit.sweep_id == sweep_id, Fit.kind == kind)
+                .order_by(Fit.id.desc())
+                .limit(1)
+            )
+
+    def save_export(
+        self,
+        sweep_id: int,
+        fmt: str,
+        content: str,
+        predicted_loss: float | None,
+        fit_id: int | None,
+    ) -> Export:
+        with self.session() as s, s.begin():
+            exp = Export(
+                sweep_id=sweep_id,
+                format=fmt,
+                content=content,
+                predicted_loss=predicted_loss,
+                fit_id=fit_id,
+            )
+            s.add(exp)
+            s.flush()
+            return exp
+
+    def exports(self, sweep_id: int) -> list[Export]:
+        with self.session() as s:
+            return list(
+                s.scalars(select(Export).where(Export.sweep_id == sweep_id).order_by(Export.id))
+            )
+
+
+def _num(v: Any) -> float | None:
+    if v is None:
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,37 @@
+"""Cheap analytic objectives for trying the pipeline without training anything.
+
+`chinchilla_toy` behaves like a small language-model sweep (loss from parameters N and tokens D,
+plus a learning-rate penalty that sharpens with size, and divergence at too high a rate) and
+costs microseconds, so tests and demos of the sweep machinery run through real Ray in seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+from carbs.errors import ConfigFailure
+
+
+def chinchilla_toy(params: dict[str, Any]) -> dict[str, float]:
+    """Params: n_params, tokens, learning_rate (and optional noise, seed). Returns loss and cost."""
+    n = float(params["n_params"])
+    d = float(params["tokens"])
+    lr = float(params.get("learning_rate", 1e-3))
+    opt_lr = 3e-3 * (n / 1e6) ** -0.25
+    if lr > 8 * opt_lr:
+        raise ConfigFailure(
+            f"diverged: learning rate {lr:.2e} far above stable {opt_lr:.2e}", reason="diverged"
+        )
+    lr_penalty = 0.08 * math.log(lr / opt_lr) ** 2
+    loss = 1.8 + 480.0 / n**0.34 + 2000.0 / d**0.36 + lr_penalty
+    noise = float(params.get("noise", 0.0))
+    if noise:
+        loss += random.Random(hash((n, d, lr, params.get("seed", 0)))).gauss(0.0, noise)
+    return {"loss": loss, "cost": 6.0 * n * d}
+
+
+def failing_objective(params: dict[str, Any]) -> dict[str, float]:
+    """Always raises: used to check that a broken workload becomes a failed trial, not a crash."""
+    raise RuntimeError(f"boom for {params}")
