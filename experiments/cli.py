@@ -181,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "export":
             p.add_argument("--format", choices=["yaml", "llm-foundry", "hf-dbrx"])
         p.set_defaults(func=func)
+
+    from experiments.dispatch.commands import register as register_dispatch
+    from experiments.service.commands import register as register_service
+
+    register_dispatch(sub)
+    register_service(sub)
     return parser
 
 
