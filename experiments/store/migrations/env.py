@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+import experiments.store.tokens  # noqa: F401
 from experiments.store.models import Base
 
 config = context.config
