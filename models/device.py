@@ -1,0 +1,88 @@
+"""Where and in what precision to train: thread count, measured matmul peak, dtype choice.
+
+Why measure: MFU is only meaningful against what this machine's matmul actually reaches, and on
+CPUs without native bf16 a bf16 autocast can be 100x slower than fp32. A short probe (well under
+a second, cached per process) decides the dtype and gives the peak MFU is reported against.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+PROBE_SIZE = 1024
+PROBE_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Training precision: autocast dtype (None = plain fp32) and the measured peak FLOP/s."""
+
+    dtype: str  # "float32" or "bfloat16"
+    peak_flops: float
+
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        return torch.bfloat16 if self.dtype == "bfloat16" else None
+
+
+def choose_threads(extra: dict[str, Any] | None = None) -> int:
+    """Threads for this trial: context.extra["num_threads"], else OMP_NUM_THREADS (Ray sets it
+    to the task's num_cpus), else the cores this process may run on."""
+    extra = extra or {}
+    if extra.get("num_threads"):
+        return max(1, int(extra["num_threads"]))
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+def _matmul_rate(size: int, dtype: torch.dtype, device: str, seconds: float) -> float:
+    a = torch.randn(size, size, device=device).to(dtype)
+    b = torch.randn(size, size, device=device).to(dtype)
+    (a @ b).sum().item()  # warm-up (and sync)
+    n, start = 0, time.perf_counter()
+    while True:
+        c = a @ b
+        n += 1
+        if device == "cuda":
+            torch.cuda.synchronize()
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            del c
+            return 2.0 * size**3 * n / elapsed
+
+
+@functools.lru_cache(maxsize=16)
+def probe_peak_flops(dtype: str, device: str = "cpu", threads: int = 0) -> float:
+    """Measured matmul FLOP/s for `dtype` on `device` at the current thread count.
+
+    A 256^2 pre-probe first: if the dtype is emulated (~1 GFLOP/s) a 1024^2 product would take
+    seconds, so the small figure is returned instead. `threads` is part of the cache key only.
+    """
+    torch_dtype = getattr(torch, dtype)
+    size = PROBE_SIZE if device == "cpu" else 4 * PROBE_SIZE
+    small = _matmul_rate(256, torch_dtype, device, 0.02)
+    if small < 10e9 and device == "cpu":
+        return small
+    return _matmul_rate(size, torch_dtype, device, PROBE_SECONDS)
+
+
+def choose_precision(device: str, threads: int, requested: str = "auto") -> Precision:
+    """bf16 autocast on GPU; on CPU whichever of fp32/bf16 the probe finds faster.
+
+    `requested` ("auto", "float32", "bfloat16") overrides the choice (the peak is still measured).
+    """
+    if requested == "auto":
+        if device == "cuda":
+            requested = "bfloat16"
+        else:
+            fp32 = probe_peak_flops("float32", device, threads)
+            bf16 = probe_peak_flops("bfloat16", device, threads)
+            requested = "bfloat16" if bf16 > fp32 else "float32"
+    return Precision(requested, probe_peak_flops(requested, device, threads))

@@ -1,0 +1,184 @@
+"""The training loop: AdamW, scheduled learning rate, clipping, autocast, held-out evaluation,
+learning-curve reporting, and failure detection (NaN/inf, divergence, out-of-memory).
+
+Why failures are ConfigFailure: a diverged or OOM run is an observation about the configuration
+(the optimizer learns to avoid it), unlike a crashed worker, which is retried.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from carbs.errors import ConfigFailure
+from models.accounting import flops_per_token
+from models.config import MoEConfig, TrainConfig
+from models.data import TokenData, eval_batches, sample_batch
+from models.device import Precision
+from models.model import MoETransformer
+from models.schedule import lr_multiplier
+
+DIVERGENCE_FACTOR = 1.5  # train loss above 1.5x its first value means the run has blown up
+CURVE_POINTS = 64  # about this many train-loss points per run, plus every evaluation
+
+
+@dataclass
+class TrainResult:
+    """What one run produced; `curve` points are also passed to `report` as they happen."""
+
+    val_loss: float
+    curve: list[dict[str, Any]]
+    steps: int
+    tokens: int
+    train_seconds: float
+    eval_seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _autocast(device: str, precision: Precision) -> contextlib.AbstractContextManager:
+    if precision.autocast_dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device, dtype=precision.autocast_dtype)
+
+
+@contextlib.contextmanager
+def oom_as_config_failure(device: str) -> Iterator[None]:
+    """Turn out-of-memory (CUDA or CPU allocator) into ConfigFailure(reason="oom")."""
+    try:
+        yield
+    except torch.OutOfMemoryError as exc:
+        if device == "cuda":
+            torch.cuda.empty_cache()
+        raise ConfigFailure(f"out of memory: {exc}", reason="oom") from exc
+    except RuntimeError as exc:
+        text = str(exc).lower()
+        if "out of memory" in text or "can't allocate memory" in text:
+            raise ConfigFailure(f"out of memory: {exc}", reason="oom") from exc
+        raise
+
+
+def make_optimizer(model: torch.nn.Module, tc: TrainConfig, device: str) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (norm weights are not decayed)."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    groups = [
+        {"params": decay, "weight_decay": tc.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(
+        groups, lr=tc.learning_rate, betas=(tc.beta1, tc.beta2), fused=device == "cuda"
+    )
+
+
+@torch.no_grad()
+def evaluate(model: MoETransformer, batches: list, device: str, precision: Precision) -> float:
+    """Mean next-token cross-entropy over the fixed held-out windows."""
+    model.eval()
+    total, count = 0.0, 0
+    with _autocast(device, precision):
+        for x, y in batches:
+            ce = model.loss(x.to(device), y.to(device)).ce
+            total += ce.item() * x.numel()
+            count += x.numel()
+    model.train()
+    return total / count
+
+
+def train(
+    cfg: MoEConfig,
+    tc: TrainConfig,
+    data: TokenData,
+    device: str = "cpu",
+    precision: Precision | None = None,
+    report: Callable[[dict[str, Any]], None] | None = None,
+    fail_at_step: int | None = None,
+    expert_impl: str = "auto",
+) -> TrainResult:
+    """Train a fresh model on `data` for tc.tokens (rounded to whole steps); see module doc.
+
+    `fail_at_step` (tests) makes the loss NaN at that 1-based step.
+    """
+    precision = precision or Precision("float32", float("nan"))
+    report = report or (lambda point: None)
+    torch.manual_seed(tc.seed)
+    with oom_as_config_failure(device):
+        model = MoETransformer(cfg, expert_impl).to(device)
+        optimizer = make_optimizer(model, tc, device)
+    generator = torch.Generator().manual_seed(tc.seed + 1)
+    tokens_per_step = tc.batch_size * cfg.seq_len
+    steps = max(1, round(tc.tokens / tokens_per_step))
+    val_batches = eval_batches(data.val, tc.batch_size, cfg.seq_len, tc.eval_tokens)
+    flops_tok = flops_per_token(cfg)
+    log_every = max(1, steps // CURVE_POINTS)
+
+    curve: list[dict[str, Any]] = []
+    first_loss: float | None = None
+    window: list[float] = []
+    train_seconds = eval_seconds = 0.0
+    val_loss = math.nan
+    for step in range(1, steps + 1):
+        lr = tc.learning_rate * lr_multiplier(
+            step - 1, steps, tc.warmup_frac, tc.schedule, tc.min_lr_ratio, tc.decay_frac
+        )
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        start = time.perf_counter()
+        x, y = sample_batch(data.train, tc.batch_size, cfg.seq_len, generator)
+        with oom_as_config_failure(device):
+            with _autocast(device, precision):
+                parts = model.loss(x.to(device), y.to(device))
+            total = parts.total * (math.nan if step == fail_at_step else 1.0)
+            total.backward()
+            if tc.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        loss = parts.ce.item() if step != fail_at_step else total.item()
+        train_seconds += time.perf_counter() - start
+
+        if not math.isfinite(loss):
+            raise ConfigFailure(f"loss became {loss} at step {step} (lr {lr:.3g})", reason="nan")
+        first_loss = loss if first_loss is None else first_loss
+        if loss > DIVERGENCE_FACTOR * first_loss:
+            raise ConfigFailure(
+                f"diverged: train loss {loss:.3f} at step {step} exceeds "
+                f"{DIVERGENCE_FACTOR}x the initial {first_loss:.3f} (lr {lr:.3g})",
+                reason="diverged",
+            )
+        window.append(loss)
+
+        is_eval = step % tc.eval_every == 0 or step == steps
+        if step % log_every == 0 or is_eval:
+            point: dict[str, Any] = {
+                "step": step,
+                "tokens": step * tokens_per_step,
+                "flops": flops_tok * step * tokens_per_step,
+                "train_loss": sum(window) / len(window),
+                "lr": lr,
+            }
+            window = []
+            if is_eval:
+                start = time.perf_counter()
+                with oom_as_config_failure(device):
+                    val_loss = evaluate(model, val_batches, device, precision)
+                eval_seconds += time.perf_counter() - start
+                if not math.isfinite(val_loss):
+                    raise ConfigFailure(f"val loss {val_loss} at step {step}", reason="nan")
+                point["val_loss"] = val_loss
+            curve.append(point)
+            report(point)
+
+    return TrainResult(
+        val_loss=val_loss,
+        curve=curve,
+        steps=steps,
+        tokens=steps * tokens_per_step,
+        train_seconds=train_seconds,
+        eval_seconds=eval_seconds,
+    )

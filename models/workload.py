@@ -1,0 +1,114 @@
+"""`train_moe`: the built-in sweep workload. Params dict in, loss + exact cost + curve out.
+
+Why a thin layer over the trainer: the sweep speaks flat dicts and a TrialContext (picklable,
+run inside a Ray task); the trainer speaks typed configs. This module translates, picks threads,
+device and precision, rejects configs that cannot fit before building them, and assembles the
+metrics the store keeps (parameter counts, tokens vs unique tokens, MFU, corpus fingerprint).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from carbs.errors import ConfigFailure
+from carbs.trial import TrialContext
+from models.accounting import fits_device, memory_estimate_bytes, param_counts, training_flops
+from models.config import MoEConfig, TrainConfig
+from models.data import DEFAULT_CORPUS, DEFAULT_MAX_BYTES, load_tokens
+from models.device import choose_precision, choose_threads
+from models.trainer import train
+
+
+def _device_memory_bytes(device: str) -> int:
+    if device == "cuda":
+        return torch.cuda.mem_get_info()[1]
+    import os
+
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def train_moe(params: dict[str, Any], context: TrialContext | None = None) -> dict[str, Any]:
+    """Train one MoE config and return {"loss", "cost", "seconds", "curve", "metrics"}.
+
+    Params: every MoEConfig and TrainConfig field (flat), plus `corpus` ("stdlib" or a path),
+    `corpus_max_bytes`, `precision` ("auto"/"float32"/"bfloat16"), `expert_impl`
+    ("auto"/"grouped"/"loop") and `fail_at_step` (tests: NaN at that step). If `seed` is absent
+    the context's seed is used. `cost` is the exact training FLOPs of the tokens trained.
+
+    Raises ConfigFailure(reason="invalid"|"nan"|"diverged"|"oom") for configuration failures.
+    """
+    started = time.perf_counter()
+    context = context or TrialContext()
+    params = dict(params)
+    if "seed" not in params:
+        params["seed"] = context.seed
+    cfg = MoEConfig.from_params(params)
+    tc = TrainConfig.from_params(params)
+    device = context.device if context.device in ("cpu", "cuda") else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        device = "cpu"
+    threads = choose_threads(context.extra)
+    torch.set_num_threads(threads)
+    precision = choose_precision(device, threads, str(params.get("precision", "auto")))
+
+    memory = int(context.extra.get("device_memory_bytes") or _device_memory_bytes(device))
+    if not fits_device(cfg, tc, memory, precision.dtype):
+        need = memory_estimate_bytes(cfg, tc, precision.dtype)
+        raise ConfigFailure(
+            f"estimated {need / 2**30:.1f} GiB exceeds the {memory / 2**30:.1f} GiB of {device}; "
+            "reduce batch_size, seq_len or the model size",
+            reason="oom",
+        )
+
+    data = load_tokens(
+        str(params.get("corpus", DEFAULT_CORPUS)),
+        cfg.vocab_size,
+        int(params.get("corpus_max_bytes", DEFAULT_MAX_BYTES)),
+    )
+    fail_at = params.get("fail_at_step")
+    result = train(
+        cfg,
+        tc,
+        data,
+        device=device,
+        precision=precision,
+        report=context.report,
+        fail_at_step=int(fail_at) if fail_at is not None else None,
+        expert_impl=str(params.get("expert_impl", "auto")),
+    )
+
+    counts = param_counts(cfg)
+    cost = training_flops(cfg, result.tokens)
+    unique = len(data.train)
+    achieved = cost / result.train_seconds if result.train_seconds > 0 else float("nan")
+    return {
+        "loss": result.val_loss,
+        "cost": cost,
+        "seconds": time.perf_counter() - started,
+        "curve": result.curve,
+        "metrics": {
+            "params_total": counts.total,
+            "params_active": counts.active,
+            "params_embedding": counts.embedding,
+            "params_non_embedding": counts.non_embedding,
+            "params_active_non_embedding": counts.active_non_embedding,
+            "tokens": result.tokens,
+            "steps": result.steps,
+            "unique_tokens": unique,
+            "epochs": result.tokens / unique,
+            "tokens_per_s": result.tokens / result.train_seconds,
+            "flops_per_s": achieved,
+            "mfu": achieved / precision.peak_flops,
+            "dtype": precision.dtype,
+            "peak_flops": precision.peak_flops,
+            "threads": threads,
+            "device": device,
+            "train_seconds": result.train_seconds,
+            "eval_seconds": result.eval_seconds,
+            "corpus_fingerprint": data.fingerprint,
+            "tokenizer_vocab_size": data.vocab_size,
+        },
+    }
