@@ -202,18 +202,20 @@ class SweepSpec(_Strict):
         known = set(self.search_space) | set(self.workload.fixed)
         overlap = set(self.search_space) & set(self.workload.fixed)
         if overlap:
-            raise ValueError(f"parameters {sorted(overlap)} are both searched and fixed; keep one")
-        for expr in self.constraints:
+            raise ValueError(
+                f"workload.fixed: parameters {sorted(overlap)} are both searched and fixed; keep one"
+            )
+        for i, expr in enumerate(self.constraints):
             missing = Constraint(expr).names - known
             if missing:
                 raise ValueError(
-                    f"constraint {expr!r} uses unknown names {sorted(missing)}; "
+                    f"constraints.{i}: constraint {expr!r} uses unknown names {sorted(missing)}; "
                     f"known parameters: {sorted(known)}"
                 )
         if not any(p.scales_cost for p in self.search_space.values()):
-            raise ValueError("mark at least one search_space parameter with `scales_cost: true`")
+            raise ValueError("search_space: mark at least one parameter with `scales_cost: true`")
         if not math.isfinite(self.target.flops):
-            raise ValueError("target.flops must be finite")
+            raise ValueError("target.flops: must be finite")
         return self
 
     def space(self) -> SearchSpace:
@@ -225,8 +227,12 @@ class SweepSpec(_Strict):
 def _format_errors(source: str, exc: ValidationError) -> str:
     lines = [f"{source}: invalid sweep definition ({exc.error_count()} problem(s)):"]
     for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        path = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
+        head, sep, rest = msg.partition(": ")
+        if not path and sep and " " not in head:  # model-level checks prefix their own field path
+            path, msg = head, rest
+        path = path or "(top level)"
         lines.append(f"  - {path}: {msg}")
     return "\n".join(lines)
 
