@@ -1,0 +1,161 @@
+"""Benchmark the large-run pick on the synthetic scaling world.
+
+For each world seed: collect trials (a space-filling design around the frontier, or an
+optimizer run), pick at 100x the costliest trial's compute, and score the pick against the
+world's true optimum: regret = true_loss(pick) / optimal_loss(target) - 1, and prediction
+error = predicted_loss / true_loss(pick) - 1.
+
+    python benchmarks/scaling/world_pick.py --seeds 0 1 2 3 4 --trials 24 --design frontier
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from carbs.scaling.pick import pick_large_run
+from carbs.scaling.types import TrialPoint
+from carbs.testing.scaling_world import ScalingWorld
+
+
+def frontier_design(
+    world: ScalingWorld,
+    n: int,
+    rng: np.random.Generator,
+    c_lo: float = 1e16,
+    c_hi: float = 1e18,
+    spread: float = 0.5,
+) -> list[dict[str, Any]]:
+    """Latin-hypercube perturbations (log scale, +-spread) of the optimum at log-spaced budgets.
+
+    Stands in for a converged optimizer: the runs sit around, not on, the true frontier.
+    """
+    sp = world.space()
+    names = ["d_model", "n_layers", "n_experts", "learning_rate", "batch_size", "warmup_frac"]
+    u = (
+        rng.permuted(np.tile(np.arange(n), (len(names), 1)), axis=1).T + rng.random((n, len(names)))
+    ) / n
+    budgets = np.exp(np.linspace(math.log(c_lo), math.log(c_hi), n))
+    rng.shuffle(budgets)
+    out = []
+    for i in range(n):
+        cfg = world.optimal_config(float(budgets[i]))
+        q = dict(cfg)
+        for j, nm in enumerate(names):
+            q[nm] = sp.param(nm).clamp(cfg[nm] * math.exp(spread * (2 * u[i, j] - 1)))
+        q["top_k"] = min(int(rng.integers(1, 5)), q["n_experts"])
+        q["tokens"] = float(budgets[i]) / world.flops_per_token(q)
+        out.append(q)
+    return out
+
+
+def optimizer_design(
+    world: ScalingWorld, n: int, rng: np.random.Generator, name: str
+) -> list[dict[str, Any]]:
+    """Run a registered optimizer on the world for n trials (ask/tell, one at a time)."""
+    from carbs.optimizer import Observation
+    from carbs.registry import build_optimizer
+
+    opt = build_optimizer(world.space(), seed=int(rng.integers(1 << 30)), name=name)
+    out = []
+    for _ in range(n):
+        s = opt.suggest(1)[0]
+        full = world.space().full(s.params)
+        loss, cost = world.evaluate(full, rng)
+        opt.observe(Observation(s.params, cost, loss, loss is None, s.suggestion_id))
+        out.append(full)
+    return out
+
+
+def run_seed(seed: int, n: int, design: str, noise: float, n_boot: int) -> dict[str, Any]:
+    world = ScalingWorld(seed=seed, noise=noise)
+    rng = np.random.default_rng([seed, 99])
+    cfgs = (
+        frontier_design(world, n, rng)
+        if design == "frontier"
+        else optimizer_design(world, n, rng, design)
+    )
+    points = []
+    for c in cfgs:
+        loss, cost = world.evaluate(c, rng)
+        points.append(TrialPoint(params=c, cost=cost, loss=loss, failed=loss is None))
+    max_cost = max(p.cost for p in points)
+    target = 100 * max_cost
+    t = time.perf_counter()
+    pick = pick_large_run(
+        points, world.space(), target, cost_fn=world.cost, seed=seed, n_bootstrap=n_boot
+    )
+    elapsed = time.perf_counter() - t
+    true = world.true_loss(pick.params)
+    best = world.optimal_loss(target)
+    opt = world.optimal_config(target)
+    return {
+        "seed": seed,
+        "n_trials": n,
+        "n_failed": sum(p.failed for p in points),
+        "target_flops": target,
+        "pick_seconds": elapsed,
+        "diverged": not math.isfinite(true),
+        "regret": true / best - 1 if math.isfinite(true) else None,
+        "pred_err": pick.predicted_loss / true - 1 if math.isfinite(true) else None,
+        "ci_covers": bool(pick.predicted_loss_ci[0] <= true <= pick.predicted_loss_ci[1]),
+        "predicted": pick.predicted_loss,
+        "ci": list(pick.predicted_loss_ci),
+        "true_loss": true,
+        "optimal_loss": best,
+        "pick": {k: pick.params[k] for k in world.space().names},
+        "optimal": {k: opt[k] for k in world.space().names},
+        "cost_ratio": world.cost(pick.params) / target,
+        "warnings": pick.warnings,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--trials", type=int, default=24)
+    ap.add_argument("--design", default="frontier", help="'frontier' or an optimizer name")
+    ap.add_argument("--noise", type=float, default=0.005)
+    ap.add_argument("--bootstrap", type=int, default=200)
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/world_pick.json"))
+    ap.add_argument("-v", "--verbose", action="store_true")
+    a = ap.parse_args()
+    rows = [run_seed(s, a.trials, a.design, a.noise, a.bootstrap) for s in a.seeds]
+    for r in rows:
+        reg = "diverged" if r["diverged"] else f"{100 * r['regret']:6.2f}%"
+        pe = "" if r["pred_err"] is None else f"{100 * r['pred_err']:+6.2f}%"
+        print(
+            f"seed {r['seed']}: regret {reg}  pred err {pe}  CI covers {r['ci_covers']}  "
+            f"cost ratio {r['cost_ratio']:.3f}  {r['pick_seconds']:.2f}s  failed {r['n_failed']}"
+        )
+        if a.verbose:
+            print(
+                "   pick   ",
+                {k: (round(v, 6) if isinstance(v, float) else v) for k, v in r["pick"].items()},
+            )
+            print(
+                "   optimal",
+                {k: (round(v, 6) if isinstance(v, float) else v) for k, v in r["optimal"].items()},
+            )
+            print("   warnings", r["warnings"])
+    ok = [r for r in rows if not r["diverged"]]
+    if ok:
+        print(
+            f"mean regret {100 * np.mean([r['regret'] for r in ok]):.2f}%  "
+            f"max regret {100 * max(r['regret'] for r in ok):.2f}%  "
+            f"mean |pred err| {100 * np.mean([abs(r['pred_err']) for r in ok]):.2f}%  "
+            f"max |pred err| {100 * max(abs(r['pred_err']) for r in ok):.2f}%  "
+            f"diverged {len(rows) - len(ok)}/{len(rows)}"
+        )
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(rows, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()
