@@ -23,6 +23,7 @@ from carbs.scaling.backtest import backtest
 from carbs.scaling.consistency import consistent_shape, solve_tokens
 from carbs.scaling.frontier import fit_frontier_boot
 from carbs.scaling.hplaws import HPLaw, fit_failure, fit_hp_law, nearness_weights
+from carbs.scaling.hplaws import inverse as hplaws_inverse
 from carbs.scaling.types import TrialPoint
 from carbs.space import SearchSpace
 
@@ -229,11 +230,41 @@ def pick_large_run(
         "failure": failure.to_dict() if failure else None,
         "backtest": bt,
     }
+    grid = np.exp(np.linspace(math.log(costs.min()), math.log(max(target_flops, max_cost)), 40))
+    fb_pred = fb.predict(grid)
+    fits["frontier_pareto"]["band"] = _band(grid, fb_pred[0], fb_pred[1:])
+    for k, law in hp.items():
+        z = law.coef[:, :1] + law.coef[:, 1:2] * (np.log(grid)[None, :] - law.x0)
+        v = hplaws_inverse(law.param, z)
+        fits["laws"][k]["band"] = _band(grid, v[0], v[1:])
+        fits["laws"][k]["observed"] = (
+            [float(p.params[k]) if k in p.params else None for p in ok]
+            if k not in ("n_params", "tokens_per_param")
+            else (
+                costs / (6.0 * np.array(toks, float))
+                if k == "n_params"
+                else np.array(toks, float) ** 2 * 6.0 / costs
+            ).tolist()
+        )
+    fits["points"] = {
+        "cost": costs.tolist(),
+        "loss": loss.tolist(),
+        "near_weight": (W[0] / counts[0]).tolist(),
+        "failed_cost": [p.cost for p in failed],
+    }
     if have_tokens and n >= 5:
         fits["chinchilla"] = _chinchilla_fits(
             costs, loss, np.array(toks, float), counts, fb.masks, target_flops
         )
     return LargeRunPick(params, point, (lo, hi), target_flops, fits, warnings)
+
+
+def _band(grid: np.ndarray, mid: np.ndarray, boot: np.ndarray) -> dict[str, list[float]]:
+    if len(boot) >= 2:
+        lo, hi = np.nanquantile(boot, [0.05, 0.95], axis=0)
+    else:
+        lo = hi = mid
+    return {"cost": grid.tolist(), "mid": mid.tolist(), "lo": lo.tolist(), "hi": hi.tolist()}
 
 
 def _pareto_rows(costs: np.ndarray, loss: np.ndarray) -> np.ndarray:
