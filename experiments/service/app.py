@@ -1,0 +1,48 @@
+"""The FastAPI application: API + dashboard + scheduler over one store.
+
+Why a factory: `carbs serve` and the tests build the same app over any store URL; the lifespan
+starts the scheduler and, on shutdown, stops every running sweep cleanly (trials requeued, sweep
+back to `queued`) before the process exits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from experiments.service import api, web
+from experiments.service.context import ServiceContext, ServiceSettings
+
+
+def create_app(settings: ServiceSettings) -> FastAPI:
+    """Build the service; the store is opened (and migrated) when the app starts."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx = ServiceContext.open(settings)
+        app.state.ctx = ctx
+        if settings.run_scheduler:
+            ctx.scheduler.start()
+        try:
+            yield
+        finally:
+            ctx.close()
+
+    app = FastAPI(
+        title="carbs",
+        summary="Cost-aware hyperparameter and scaling-law sweeps, shared over HTTP",
+        description=(
+            "Reading is open to everyone; submitting needs an API token "
+            "(`Authorization: Bearer ...`), and changing or cancelling a sweep needs its "
+            "owner's token."
+        ),
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.include_router(api.router)
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=str(web.STATIC_DIR)), name="static")
+    return app
