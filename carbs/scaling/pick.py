@@ -173,13 +173,33 @@ def pick_large_run(
     elif failed:
         warnings.append("runs failed but no learning-rate parameter was found to model it")
 
-    # 5. the config
+    # 5. Chinchilla L(N, D) on the Pareto set: its N_opt sets the size (far steadier than a
+    # line through noisy sizes), and it predicts the loss of the picked (N, D)
+    chin = None
+    if have_tokens and n >= 5:
+        chin = _chinchilla_fits(costs, loss, np.array(toks, float), counts, fb.masks, target_flops)
+    n_target = None
+    if chin and "pareto" in chin:
+        n_target = chin["pareto"]["n_opt_at_target"]
+        lo_n, hi_n = chin["pareto"]["n_opt_at_target_ci90"]
+        if not (math.isfinite(n_target) and hi_n / max(lo_n, 1e-300) < 1e3):
+            n_target = None
+            warnings.append("Chinchilla fit too uncertain for the size; used the size law")
+
+    # 6. the config
     params, lr_info = _assemble(
-        ok, space, target_flops, hp, failure, lr_key, tok_key, cost_fn, warnings
+        ok, space, target_flops, hp, failure, lr_key, tok_key, cost_fn, warnings, n_target
     )
 
     # 6. predicted loss with bootstrap interval, widened by the backtest
     pred = fb.predict(np.array([target_flops]))[:, 0]
+    pred_source = "frontier L(C)"
+    if chin and "pareto" in chin and tok_key in params and cost_fn is not None:
+        n_pick = target_flops / (6.0 * float(params[tok_key]))
+        pred = laws.chinchilla_predict(
+            chin["_boot_pareto"], np.array([n_pick]), np.array([float(params[tok_key])])
+        )[:, 0]
+        pred_source = "Chinchilla L(N, D) at the picked N and tokens"
     point = float(pred[0])
     lo, hi = (
         (float(v) for v in np.quantile(pred[1:], [0.05, 0.95])) if n_bootstrap else (point, point)
@@ -252,10 +272,11 @@ def pick_large_run(
         "near_weight": (W[0] / counts[0]).tolist(),
         "failed_cost": [p.cost for p in failed],
     }
-    if have_tokens and n >= 5:
-        fits["chinchilla"] = _chinchilla_fits(
-            costs, loss, np.array(toks, float), counts, fb.masks, target_flops
-        )
+    fits["predicted_loss_source"] = pred_source
+    if chin:
+        chin.pop("_boot_pareto", None)
+        chin.pop("_boot_all", None)
+        fits["chinchilla"] = chin
     return LargeRunPick(params, point, (lo, hi), target_flops, fits, warnings)
 
 
@@ -289,7 +310,7 @@ def _with_curves(
     return np.array(c), np.array(y), counts[:, parent]
 
 
-def _assemble(ok, space, target, hp, failure, lr_key, tok_key, cost_fn, warnings):  # noqa: ANN001
+def _assemble(ok, space, target, hp, failure, lr_key, tok_key, cost_fn, warnings, n_target=None):  # noqa: ANN001
     """Build the full config from the laws at the target (see module docstring)."""
     cfg: dict[str, Any] = dict(space.fixed)
     # categorical params (and anything unlawed): copy from the costliest near-frontier run
@@ -347,7 +368,8 @@ def _assemble(ok, space, target, hp, failure, lr_key, tok_key, cost_fn, warnings
                 law.resid_sd, float(np.std(law.z_at(target)[1:])) if len(law.coef) > 2 else 0.3, 0.1
             )
             targets[s] = (float(law.value_at(target)[0]), sd)
-        n_target = float(hp["n_params"].value_at(target)[0])
+        if n_target is None:
+            n_target = float(hp["n_params"].value_at(target)[0])
         cfg, _ = consistent_shape(space, cfg, targets, n_target, 0.03, size_fn)
         p_tok = space.param(tok_key) if tok_key in space.names else None
         cfg[tok_key] = solve_tokens(cfg, cost_fn, target, p_tok, tok_key)
@@ -413,4 +435,5 @@ def _chinchilla_fits(costs, loss, toks, counts, masks, target):  # noqa: ANN001
         d["n_opt_at_target"] = float(nopt[0])
         d["n_opt_at_target_ci90"] = [float(v) for v in np.quantile(nopt[1:], [0.05, 0.95])]
         out[name] = d
+        out[f"_boot_{name}"] = boot
     return out
