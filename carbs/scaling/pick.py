@@ -371,6 +371,7 @@ def _assemble(ok, space, target, hp, failure, lr_key, tok_key, cost_fn, warnings
         if n_target is None:
             n_target = float(hp["n_params"].value_at(target)[0])
         cfg, _ = consistent_shape(space, cfg, targets, n_target, 0.03, size_fn)
+        _fix_heads(cfg, ok)  # before pricing tokens: heads change the attention FLOPs
         p_tok = space.param(tok_key) if tok_key in space.names else None
         cfg[tok_key] = solve_tokens(cfg, cost_fn, target, p_tok, tok_key)
         if p_tok is not None and not (p_tok.min or 0) <= cfg[tok_key] <= (p_tok.max or math.inf):
