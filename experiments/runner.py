@@ -2,25 +2,50 @@
 
 Why it is built around the store: every decision is taken from the rows (what is finished, what
 is pending, what budget is spent), and the optimizer is rebuilt from them before each round of
-suggestions, so a second `carbs run` of the same spec resumes exactly where the first stopped.
+suggestions, so a second `carbs run` of the same spec resumes exactly where the first stopped,
+even after the first driver was killed with SIGKILL.
+
+Several drivers may run one sweep (several researchers, a restarted driver while the old one's
+trials still run): each takes trials with an atomic claim, holds a lease on each trial it runs
+(renewed by `heartbeat.LeaseKeeper`), and reclaims only trials whose lease has expired. A result
+is written once whoever delivers it; a driver that loses a lease stops that trial.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
+import socket
+import threading
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from experiments.dispatch import RayDispatcher, TrialOutcome
+from experiments.dispatch.heartbeat import LeaseKeeper
 from experiments.progress import ProgressSink, SweepProgress
 from experiments.rebuild import rebuild_optimizer
 from experiments.spec import SweepSpec, import_callable
 from experiments.store.models import Trial, TrialStatus
-from experiments.store.repository import Store
+from experiments.store.repository import Store, SweepStatus
 
 log = logging.getLogger(__name__)
+
+LEASE_ENV = "CARBS_LEASE_SECONDS"
+DEFAULT_LEASE_S = 30.0
+
+
+def default_lease_s() -> float:
+    """Lease length: $CARBS_LEASE_SECONDS or 30 s. A dead driver's trials rerun after this."""
+    return float(os.environ.get(LEASE_ENV) or DEFAULT_LEASE_S)
+
+
+def driver_id() -> str:
+    """A name unique to this driver process (host, pid and a random tag against pid reuse)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass
@@ -35,11 +60,24 @@ class SweepSummary:
     total_cost: float
     resumed: bool
     interrupted: bool
-    requeued: int
+    requeued: int  # expired leases reclaimed by this driver (trials of dead drivers)
+    cancelled: bool = False
+    retries: int = 0  # infrastructure failures this driver requeued
+    lost_leases: int = 0  # trials this driver stopped because another driver took them over
+    duplicates_ignored: int = 0  # results that arrived for an already finished trial
+
+
+class _Stopped(Exception):
+    """`request_stop` was called (from another thread)."""
 
 
 class SweepRunner:
-    """Runs one sweep to its budget. `dispatcher` must be started before `run`."""
+    """Runs one sweep to its budget. `dispatcher` must be started before `run`.
+
+    Safe to run in a background thread (installs no signal handlers) and to stop from another
+    thread with `request_stop()`; a cancel requested in the store (`Store.request_cancel`,
+    `carbs cancel`) is noticed within one loop iteration.
+    """
 
     def __init__(
         self,
@@ -49,6 +87,9 @@ class SweepRunner:
         dispatcher: RayDispatcher,
         progress: ProgressSink,
         owner: str | None = None,
+        *,
+        lease_s: float | None = None,
+        poll_s: float = 0.5,
     ) -> None:
         self.spec = spec
         self.store = store
@@ -59,11 +100,30 @@ class SweepRunner:
         )
         self.resumed = not created
         self.price = _load_price(spec)
+        self.lease_s = float(lease_s or default_lease_s())
+        self.poll_s = poll_s
+        self.driver = driver_id()
+        self.keeper = LeaseKeeper(store, self.driver, self.lease_s)
+        self._stop = threading.Event()
+        self._last_reclaim = 0.0
+        self._made_nothing = False
+        self.reclaimed = 0
+        self.retries = 0
+        self.lost_leases = 0
+        self.duplicates_ignored = 0
         self.state = SweepProgress(
             name=spec.name,
             max_trials=spec.budget.max_trials,
             max_total_cost=spec.budget.max_total_cost,
         )
+
+    @property
+    def max_attempts(self) -> int:
+        return self.spec.budget.max_retries + 1
+
+    def request_stop(self) -> None:
+        """Stop from another thread: in-flight trials are requeued, as on Ctrl-C."""
+        self._stop.set()
 
     # --- budget -------------------------------------------------------------------------
     def _budget_left(self, trials: list[Trial]) -> int:
@@ -79,53 +139,145 @@ class SweepRunner:
 
     # --- the loop -----------------------------------------------------------------------
     def run(self) -> SweepSummary:
-        requeued = self.store.requeue_running(self.sweep.id)
-        self.store.set_sweep_status(self.sweep.id, "running")
-        interrupted = False
+        sid = self.sweep.id
+        if self.store.sweep_status(sid) == SweepStatus.CANCEL_REQUESTED:
+            self._cancel()
+            self.progress.close()
+            return self._summary(interrupted=False, cancelled=True)
+        self._reclaim(force=True)
+        self.store.transition_sweep(sid, SweepStatus.RUNNING)
         self._refresh(
-            event=f"{'resumed' if self.resumed else 'started'}; {requeued} trial(s) requeued"
-            if self.resumed
-            else "started"
+            event=(
+                f"resumed; {self.reclaimed} trial(s) of a stopped driver requeued"
+                if self.resumed
+                else "started"
+            )
         )
+        interrupted = cancelled = False
+        self.keeper.start()
         try:
-            while True:
-                self._fill_workers()
-                if not self.dispatcher.in_flight:
-                    break
-                for outcome in self.dispatcher.wait(timeout=0.5):
-                    self._record(outcome)
-        except KeyboardInterrupt:
+            cancelled = self._loop()
+        except (KeyboardInterrupt, _Stopped):
             interrupted = True
             for trial_id in self.dispatcher.cancel_all():
-                self.store.requeue(trial_id, "interrupted by the user; rerun `carbs run` to resume")
-            self.store.set_sweep_status(self.sweep.id, "interrupted")
+                self.keeper.discard(trial_id)
+                self.store.requeue(
+                    trial_id,
+                    "interrupted by the user; rerun `carbs run` to resume",
+                    owner=self.driver,
+                )
+            self.store.transition_sweep(sid, SweepStatus.INTERRUPTED)
             self._refresh(event="interrupted: in-flight trials requeued; run again to resume")
         else:
-            self.store.set_sweep_status(self.sweep.id, "finished")
-            self._refresh(event="finished")
+            if cancelled:
+                self._refresh(event="cancelled: in-flight trials stopped")
+            else:
+                self.store.transition_sweep(sid, SweepStatus.FINISHED)
+                self._refresh(event="finished")
         finally:
+            self.keeper.stop()
             self.progress.close()
-        return self._summary(interrupted, requeued)
+        return self._summary(interrupted, cancelled)
 
-    def _fill_workers(self) -> None:
-        idle = self.spec.budget.parallel_trials - len(self.dispatcher.in_flight)
-        if idle <= 0:
-            return
+    def _loop(self) -> bool:
+        """Until the sweep is complete (True: it was cancelled instead)."""
+        while True:
+            if self._stop.is_set():
+                raise _Stopped
+            if self.store.sweep_status(self.sweep.id) in SweepStatus.CANCELLING:
+                self._cancel()
+                return True
+            self._drop_lost_leases()
+            self._reclaim()
+            started = self._fill_workers()
+            if not self.dispatcher.in_flight:
+                if started == 0 and self._complete():
+                    return False
+                self._stop.wait(
+                    self.poll_s
+                )  # others' trials still run; wait for them or their leases
+                continue
+            for outcome in self.dispatcher.wait(timeout=self.poll_s):
+                self._record(outcome)
+
+    def _complete(self) -> bool:
+        """No trial of the sweep is pending or running (by any driver) and no more may be made."""
         trials = self.store.trials(self.sweep.id)
-        in_flight = set(self.dispatcher.in_flight)
-        pending = [t for t in trials if t.status == TrialStatus.PENDING and t.id not in in_flight]
-        n_new = min(idle - len(pending[:idle]), self._budget_left(trials))
-        if n_new > 0:
-            opt = rebuild_optimizer(self.spec, trials)
-            busy = [
-                t.params for t in trials if t.status in (TrialStatus.PENDING, TrialStatus.RUNNING)
-            ]
-            suggestions = opt.suggest(n_new, pending=busy)
-            pending += self.store.create_trials(
-                self.sweep.id, [(s.params, s.suggestion_id) for s in suggestions]
+        unfinished = [t for t in trials if t.status not in TrialStatus.FINISHED]
+        return not unfinished and (self._budget_left(trials) == 0 or self._made_nothing)
+
+    def _cancel(self) -> None:
+        for trial_id in self.dispatcher.cancel_all():
+            self.keeper.discard(trial_id)
+        self.keeper.clear()
+        n = self.store.finish_cancel(self.sweep.id)
+        log.info("sweep %s cancelled (%d unfinished trials)", self.spec.name, n)
+
+    def _reclaim(self, force: bool = False) -> None:
+        """Requeue trials whose driver stopped renewing their lease (at most every lease/2)."""
+        now = time.monotonic()
+        if not force and now - self._last_reclaim < self.lease_s / 2:
+            return
+        self._last_reclaim = now
+        requeued, ended = self.store.reclaim_expired(
+            self.sweep.id, self.max_attempts, exclude_owner=self.driver
+        )
+        orphans = self.store.release_orphans(
+            self.sweep.id, self.driver, keep=self.dispatcher.in_flight
+        )
+        self.reclaimed += requeued
+        if requeued or ended or orphans:
+            self._refresh(
+                event=f"expired leases: {requeued} trial(s) requeued, {ended} gave up"
+                + (f"; {orphans} unstarted claim(s) released" if orphans else "")
             )
-        for trial in pending[:idle]:
+
+    def _drop_lost_leases(self) -> None:
+        for trial_id in self.keeper.take_lost():
+            if self.dispatcher.cancel(trial_id):
+                self.lost_leases += 1
+                self._refresh(event=f"trial id {trial_id}: lease lost to another driver; stopped")
+
+    # --- filling workers ------------------------------------------------------------------
+    def _slots(self) -> int:
+        """Trials this driver may run at once: the spec's cap, and what the cluster fits."""
+        try:
+            fits = self.dispatcher.capacity()
+        except Exception:  # noqa: BLE001 - a cluster query failing must not stop the sweep
+            fits = self.spec.budget.parallel_trials
+        return min(self.spec.budget.parallel_trials, fits)
+
+    def _fill_workers(self) -> int:
+        """Claim pending trials (requeued ones first), create new ones within the budget, and
+        submit them. Returns how many were submitted or settled."""
+        self._made_nothing = False
+        idle = self._slots() - len(self.dispatcher.in_flight)
+        if idle <= 0:
+            return 0
+        claimed = self.store.claim_trials(self.sweep.id, self.driver, idle, self.lease_s)
+        if len(claimed) < idle:
+            trials = self.store.trials(self.sweep.id)
+            n_new = min(idle - len(claimed), self._budget_left(trials))
+            if n_new > 0:
+                opt = rebuild_optimizer(self.spec, trials)
+                busy = [
+                    t.params
+                    for t in trials
+                    if t.status in (TrialStatus.PENDING, TrialStatus.RUNNING)
+                ]
+                suggestions = opt.suggest(n_new, pending=busy)
+                made = self.store.create_trials(
+                    self.sweep.id,
+                    [(s.params, s.suggestion_id) for s in suggestions],
+                    max_trials=self.spec.budget.max_trials,
+                )
+                self._made_nothing = not made
+                claimed += self.store.claim_trials(
+                    self.sweep.id, self.driver, idle - len(claimed), self.lease_s
+                )
+        for trial in claimed:
             self._dispatch(trial)
+        return len(claimed)
 
     def _dispatch(self, trial: Trial) -> None:
         full = self.spec.space().full(trial.params)
@@ -142,9 +294,14 @@ class SweepRunner:
             )
             self._refresh(event=f"trial {trial.number} skipped: over the per-trial cost limit")
             return
-        self.store.mark_running(trial.id)
         seed = self.spec.seed * 1_000_003 + trial.number
-        self.dispatcher.submit(trial.id, full, seed)
+        self.keeper.add(trial.id)
+        try:
+            self.dispatcher.submit(trial.id, full, seed)
+        except Exception as exc:  # noqa: BLE001 - Ray refused the task: an infrastructure failure
+            self.keeper.discard(trial.id)
+            self.store.requeue(trial.id, f"could not submit: {exc}", owner=self.driver)
+            raise
         self._refresh()
 
     def _planned_cost(self, full_params: dict[str, Any]) -> float | None:
@@ -156,42 +313,31 @@ class SweepRunner:
             log.warning("could not price %s: %s", full_params, exc)
             return None
 
+    # --- recording outcomes ---------------------------------------------------------------
     def _record(self, o: TrialOutcome) -> None:
+        self.keeper.discard(o.trial_id)
         trial = self.store.get_trial(o.trial_id)
         if trial is None:
             return
         number = trial.number
-        if o.curve:
-            self.store.add_curve_points(o.trial_id, o.curve)
-        if o.status == "succeeded":
-            self.store.finish_trial(
-                o.trial_id,
-                TrialStatus.SUCCEEDED,
-                loss=o.loss,
-                cost_flops=o.cost,
-                cost_seconds=o.seconds,
-                metrics=o.metrics,
-                worker=o.worker,
-            )
-            fp = o.metrics.get("corpus_fingerprint")
-            if fp:
-                self._check_fingerprint(str(fp))
-            event = f"trial {number} done: loss {o.loss:.4f}, cost {o.cost:.3g} FLOPs, {o.seconds or 0:.0f}s"
-        elif o.status == "failed":
-            planned = self._planned_cost(self.spec.space().full(trial.params))
-            self.store.finish_trial(
-                o.trial_id,
-                TrialStatus.FAILED,
-                cost_flops=o.cost or planned,
-                cost_seconds=o.seconds,
-                error=o.error,
-                failure_kind="config",
-                failure_reason=o.reason,
-                worker=o.worker,
-            )
-            event = f"trial {number} failed ({o.reason}): {(o.error or '').splitlines()[0][:120]}"
-        elif trial.attempts <= self.spec.budget.max_retries:
-            self.store.requeue(o.trial_id, o.error or "infrastructure failure")
+        if o.status in ("succeeded", "failed"):
+            written = self._write_result(o, trial)
+            if not written:
+                self.duplicates_ignored += 1
+                event = f"trial {number}: result ignored, the trial already has one"
+            elif o.status == "succeeded":
+                event = f"trial {number} done: loss {o.loss:.4f}, cost {o.cost:.3g} FLOPs, {o.seconds or 0:.0f}s"
+            else:
+                event = (
+                    f"trial {number} failed ({o.reason}): {(o.error or '').splitlines()[0][:120]}"
+                )
+        elif trial.status != TrialStatus.RUNNING or trial.lease_owner != self.driver:
+            event = f"trial {number}: infrastructure failure ignored, another driver owns it now"
+        elif trial.attempts < self.max_attempts:
+            if self.store.requeue(
+                o.trial_id, o.error or "infrastructure failure", owner=self.driver
+            ):
+                self.retries += 1
             event = f"trial {number} infrastructure failure ({o.reason}), requeued"
         else:
             self.store.finish_trial(
@@ -205,12 +351,42 @@ class SweepRunner:
             event = f"trial {number} gave up after {trial.attempts} attempts ({o.reason})"
         self._refresh(event=event)
 
+    def _write_result(self, o: TrialOutcome, trial: Trial) -> bool:
+        """Write a succeeded or failed (config) result; False when the trial already had one."""
+        if o.status == "succeeded":
+            written = self.store.finish_trial(
+                o.trial_id,
+                TrialStatus.SUCCEEDED,
+                loss=o.loss,
+                cost_flops=o.cost,
+                cost_seconds=o.seconds,
+                metrics=o.metrics,
+                worker=o.worker,
+                curve=o.curve,
+            )
+            fp = o.metrics.get("corpus_fingerprint")
+            if written and fp:
+                self._check_fingerprint(str(fp))
+            return written
+        planned = self._planned_cost(self.spec.space().full(trial.params))
+        return self.store.finish_trial(
+            o.trial_id,
+            TrialStatus.FAILED,
+            cost_flops=o.cost or planned,
+            cost_seconds=o.seconds,
+            error=o.error,
+            failure_kind="config",
+            failure_reason=o.reason,
+            worker=o.worker,
+            curve=o.curve,
+        )
+
     def _check_fingerprint(self, fp: str) -> None:
         sweep = self.store.get_sweep(self.spec.name)
         if sweep is None:
             return
         if sweep.corpus_fingerprint is None:
-            self.store.set_sweep_status(sweep.id, sweep.status, corpus_fingerprint=fp)
+            self.store.set_corpus_fingerprint(sweep.id, fp)
         elif sweep.corpus_fingerprint != fp:
             log.warning(
                 "sweep %s: trial trained on corpus %s, sweep was on %s; losses are not comparable",
@@ -221,8 +397,10 @@ class SweepRunner:
 
     # --- progress and summary -------------------------------------------------------------
     def _refresh(self, event: str | None = None) -> None:
-        counts = self.store.status_counts(self.sweep.id)
-        trials = self.store.trials(self.sweep.id, statuses=[TrialStatus.SUCCEEDED])
+        trials = self.store.trials(self.sweep.id)
+        counts: dict[str, int] = {}
+        for t in trials:
+            counts[t.status] = counts.get(t.status, 0) + 1
         s = self.state
         s.done = sum(
             counts.get(k, 0) for k in (TrialStatus.SUCCEEDED, TrialStatus.FAILED, TrialStatus.ERROR)
@@ -230,12 +408,16 @@ class SweepRunner:
         s.running = len(self.dispatcher.in_flight)
         s.failed = counts.get(TrialStatus.FAILED, 0)
         s.errors = counts.get(TrialStatus.ERROR, 0)
-        losses = [t.loss for t in trials if t.loss is not None and math.isfinite(t.loss)]
+        losses = [
+            t.loss
+            for t in trials
+            if t.status == TrialStatus.SUCCEEDED and t.loss is not None and math.isfinite(t.loss)
+        ]
         s.best_loss = min(losses) if losses else None
-        s.cost_spent = _spent(self.store.trials(self.sweep.id))
+        s.cost_spent = _spent(trials)
         self.progress.update(s, event)
 
-    def _summary(self, interrupted: bool, requeued: int) -> SweepSummary:
+    def _summary(self, interrupted: bool, cancelled: bool) -> SweepSummary:
         counts = self.store.status_counts(self.sweep.id)
         return SweepSummary(
             name=self.spec.name,
@@ -250,7 +432,11 @@ class SweepRunner:
             total_cost=self.state.cost_spent,
             resumed=self.resumed,
             interrupted=interrupted,
-            requeued=requeued,
+            requeued=self.reclaimed,
+            cancelled=cancelled,
+            retries=self.retries,
+            lost_leases=self.lost_leases,
+            duplicates_ignored=self.duplicates_ignored,
         )
 
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import ray
-from ray.exceptions import GetTimeoutError, RayError, TaskCancelledError
+from ray.exceptions import RayError
 
+from experiments.dispatch.failures import classify_ray_error
 from experiments.dispatch.outcome import TrialOutcome
 from experiments.dispatch.task import execute_trial
 
@@ -120,11 +121,10 @@ class RayDispatcher:
     def _collect(self, ref: Any, trial_id: int) -> TrialOutcome:
         try:
             d = ray.get(ref)
-        except TaskCancelledError:
-            return TrialOutcome(trial_id, "infra", error="task cancelled", reason="cancelled")
-        except (RayError, GetTimeoutError) as exc:
+        except RayError as exc:
+            status, reason = classify_ray_error(exc)
             return TrialOutcome(
-                trial_id, "infra", error=f"{type(exc).__name__}: {exc}"[:4000], reason="worker_lost"
+                trial_id, status, error=f"{type(exc).__name__}: {exc}"[:4000], reason=reason
             )
         return TrialOutcome(
             trial_id=trial_id,
@@ -155,6 +155,16 @@ class RayDispatcher:
                     )
                 )
         return out
+
+    def cancel(self, trial_id: int) -> bool:
+        """Stop one in-flight trial without collecting an outcome (its lease was lost: another
+        driver runs it now, or the sweep was cancelled). False when it was not in flight."""
+        for ref, (tid, _) in list(self._refs.items()):
+            if tid == trial_id:
+                ray.cancel(ref, force=True)
+                del self._refs[ref]
+                return True
+        return False
 
     def cancel_all(self) -> list[int]:
         """Cancel every in-flight task; returns their trial ids."""

@@ -17,6 +17,7 @@ from typing import Any
 
 from carbs.errors import ConfigFailure, InfrastructureFailure
 from carbs.trial import TrialContext
+from experiments.dispatch.failures import classify_workload_error
 
 
 def _worker_name() -> str:
@@ -63,11 +64,12 @@ def execute_trial(
         }
     except Exception as exc:  # noqa: BLE001 - a workload's exception is a failed config, never a crash
         tb = traceback.format_exc(limit=8)
+        status, reason = classify_workload_error(exc)
         return {
             **base,
-            "status": "failed",
+            "status": status,
             "error": f"{type(exc).__name__}: {exc}\n{tb}",
-            "reason": "exception",
+            "reason": reason,
             "seconds": time.perf_counter() - started,
         }
     seconds = float(result.get("seconds", time.perf_counter() - started))

@@ -8,14 +8,25 @@ two calls never leaves a half-written trial.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from experiments.store.engine import open_sessionmaker
+from experiments.store.leases import LeaseQueries, lock_sweep
 from experiments.store.models import Export, Fit, MetricPoint, Sweep, Trial, TrialStatus, utcnow
+from experiments.store.sweep_status import SweepStatus
+from experiments.store.transient import (
+    DEFAULT_RETRY_S,
+    call_with_retry,
+    is_transient,
+    retrying,
+)
+
+__all__ = ["Store", "SweepConflict", "SweepStatus"]
 
 CURVE_FIELDS = ("tokens", "flops", "train_loss", "val_loss")
 
@@ -24,12 +35,16 @@ class SweepConflict(ValueError):
     """A sweep of that name exists with a different search space or workload."""
 
 
-class Store:
+class Store(LeaseQueries):
     """All reads and writes of sweeps, trials, curves, fits and exports."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, retry_s: float = DEFAULT_RETRY_S) -> None:
+        """`retry_s`: how long each call keeps retrying through a database blip."""
         self.url = url
-        self._sessions: sessionmaker[Session] = open_sessionmaker(url)
+        self.retry_s = retry_s
+        self._sessions: sessionmaker[Session] = call_with_retry(
+            lambda: _open_with_migration_retry(url), retry_s=retry_s, what="opening the store"
+        )
 
     def session(self) -> Session:
         return self._sessions()
@@ -38,11 +53,21 @@ class Store:
         self._sessions.kw["bind"].dispose()
 
     # --- sweeps -------------------------------------------------------------------------
+    @retrying
     def get_or_create_sweep(
         self, name: str, spec: Mapping[str, Any], spec_yaml: str, owner: str | None = None
     ) -> tuple[Sweep, bool]:
         """Return (sweep, created). An existing sweep must have the same search space and
-        workload, else resuming would mix incomparable trials."""
+        workload, else resuming would mix incomparable trials. Two drivers creating the same
+        sweep at once both end up with the one row."""
+        try:
+            return self._get_or_create_sweep(name, spec, spec_yaml, owner)
+        except IntegrityError:  # another process inserted the name first: use its row
+            return self._get_or_create_sweep(name, spec, spec_yaml, owner)
+
+    def _get_or_create_sweep(
+        self, name: str, spec: Mapping[str, Any], spec_yaml: str, owner: str | None
+    ) -> tuple[Sweep, bool]:
         with self.session() as s, s.begin():
             sweep = s.scalar(select(Sweep).where(Sweep.name == name))
             if sweep is not None:
@@ -57,12 +82,17 @@ class Store:
                 sweep.spec_yaml = spec_yaml
                 return sweep, False
             sweep = Sweep(
-                name=name, spec=dict(spec), spec_yaml=spec_yaml, owner=owner, status="created"
+                name=name,
+                spec=dict(spec),
+                spec_yaml=spec_yaml,
+                owner=owner,
+                status=SweepStatus.CREATED,
             )
             s.add(sweep)
             s.flush()
             return sweep, True
 
+    @retrying
     def get_sweep(self, name: str) -> Sweep | None:
         with self.session() as s:
             return s.scalar(select(Sweep).where(Sweep.name == name))
@@ -74,19 +104,90 @@ class Store:
             raise LookupError(f"no sweep named {name!r} in {self.url} (sweeps there: {known})")
         return sweep
 
+    @retrying
     def list_sweeps(self) -> list[Sweep]:
         with self.session() as s:
             return list(s.scalars(select(Sweep).order_by(Sweep.id)))
 
+    @retrying
+    def sweep_status(self, sweep_id: int) -> str | None:
+        with self.session() as s:
+            return s.scalar(select(Sweep.status).where(Sweep.id == sweep_id))
+
+    @retrying
     def set_sweep_status(
         self, sweep_id: int, status: str, corpus_fingerprint: str | None = None
     ) -> None:
+        """Unconditional; drivers use `transition_sweep` so they never undo a cancel request."""
         with self.session() as s, s.begin():
             values: dict[str, Any] = {"status": status, "updated_at": utcnow()}
             if corpus_fingerprint is not None:
                 values["corpus_fingerprint"] = corpus_fingerprint
             s.execute(update(Sweep).where(Sweep.id == sweep_id).values(**values))
 
+    @retrying
+    def transition_sweep(
+        self, sweep_id: int, status: str, unless: Collection[str] = SweepStatus.CANCELLING
+    ) -> bool:
+        """Set the status unless it is currently one of `unless`; True when it was set."""
+        with self.session() as s, s.begin():
+            res = s.execute(
+                update(Sweep)
+                .where(Sweep.id == sweep_id, Sweep.status.not_in(list(unless)))
+                .values(status=status, updated_at=utcnow())
+            )
+            return bool(res.rowcount)
+
+    @retrying
+    def set_corpus_fingerprint(self, sweep_id: int, fingerprint: str) -> None:
+        with self.session() as s, s.begin():
+            s.execute(
+                update(Sweep).where(Sweep.id == sweep_id).values(corpus_fingerprint=fingerprint)
+            )
+
+    @retrying
+    def request_cancel(self, sweep_name: str) -> bool:
+        """Ask every driver of the sweep to stop: status "cancel_requested", and its PENDING
+        trials cancelled so nobody starts them. The drivers cancel their in-flight trials and set
+        "cancelled". False when there is no such sweep or it already finished or was cancelled."""
+        with self.session() as s, s.begin():
+            sweep_id = s.scalar(select(Sweep.id).where(Sweep.name == sweep_name))
+            sweep = None if sweep_id is None else lock_sweep(s, sweep_id)
+            if sweep is None or sweep.status in (SweepStatus.FINISHED, SweepStatus.CANCELLED):
+                return False
+            sweep.status = SweepStatus.CANCEL_REQUESTED
+            sweep.updated_at = utcnow()
+            s.execute(
+                update(Trial)
+                .where(Trial.sweep_id == sweep.id, Trial.status == TrialStatus.PENDING)
+                .values(status=TrialStatus.CANCELLED, error="sweep cancelled", finished_at=utcnow())
+            )
+            return True
+
+    @retrying
+    def finish_cancel(self, sweep_id: int) -> int:
+        """Carry out a cancel: every unfinished trial CANCELLED, sweep "cancelled". Returns how
+        many trials were cancelled. A driver still running one finds its lease gone and stops."""
+        with self.session() as s, s.begin():
+            res = s.execute(
+                update(Trial)
+                .where(Trial.sweep_id == sweep_id, Trial.status.not_in(TrialStatus.FINISHED))
+                .values(
+                    status=TrialStatus.CANCELLED,
+                    error="sweep cancelled",
+                    finished_at=utcnow(),
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+            )
+            s.execute(
+                update(Sweep)
+                .where(Sweep.id == sweep_id)
+                .values(status=SweepStatus.CANCELLED, updated_at=utcnow())
+            )
+            return int(res.rowcount or 0)
+
+    @retrying
     def status_counts(self, sweep_id: int) -> dict[str, int]:
         with self.session() as s:
             rows = s.execute(
@@ -97,15 +198,48 @@ class Store:
             return {status: n for status, n in rows}
 
     # --- trials -------------------------------------------------------------------------
+    @retrying
     def create_trials(
-        self, sweep_id: int, suggestions: Sequence[tuple[dict[str, Any], str | None]]
+        self,
+        sweep_id: int,
+        suggestions: Sequence[tuple[dict[str, Any], str | None]],
+        max_trials: int | None = None,
     ) -> list[Trial]:
-        """Insert new pending trials, numbered after the sweep's last one."""
+        """Insert new pending trials, numbered after the sweep's last one.
+
+        `max_trials` caps the sweep's non-cancelled trials, checked under a lock on the sweep
+        row, so two drivers filling the same sweep never overshoot its budget. Suggestions whose
+        id is already stored are returned, not inserted again (a retried call is harmless).
+        Nothing is created while the sweep is being cancelled."""
         with self.session() as s, s.begin():
+            sweep = lock_sweep(s, sweep_id)
+            if sweep is None or sweep.status in SweepStatus.CANCELLING:
+                return []
+            sids = [sid for _, sid in suggestions if sid]
+            existing = {
+                t.suggestion_id: t
+                for t in (
+                    s.scalars(select(Trial).where(Trial.suggestion_id.in_(sids))) if sids else []
+                )
+            }
+            room = len(suggestions)
+            if max_trials is not None:
+                live = s.scalar(
+                    select(func.count()).where(
+                        Trial.sweep_id == sweep_id, Trial.status != TrialStatus.CANCELLED
+                    )
+                )
+                room = max(max_trials - int(live or 0), 0)
             last = s.scalar(select(func.max(Trial.number)).where(Trial.sweep_id == sweep_id))
             nxt = -1 if last is None else last
             out = []
             for params, sid in suggestions:
+                if sid and sid in existing:
+                    out.append(existing[sid])
+                    continue
+                if room <= 0:
+                    continue
+                room -= 1
                 nxt += 1
                 t = Trial(
                     sweep_id=sweep_id,
@@ -120,6 +254,7 @@ class Store:
             s.flush()
             return out
 
+    @retrying
     def trials(
         self, sweep_id: int, statuses: Iterable[str] | None = None, with_curves: bool = False
     ) -> list[Trial]:
@@ -131,33 +266,12 @@ class Store:
                 q = q.options(selectinload(Trial.curve))
             return list(s.scalars(q))
 
+    @retrying
     def get_trial(self, trial_id: int) -> Trial | None:
         with self.session() as s:
             return s.get(Trial, trial_id, options=[selectinload(Trial.curve)])
 
-    def requeue_running(self, sweep_id: int) -> int:
-        """Trials left RUNNING by a driver that is gone go back to PENDING (same params)."""
-        with self.session() as s, s.begin():
-            res = s.execute(
-                update(Trial)
-                .where(Trial.sweep_id == sweep_id, Trial.status == TrialStatus.RUNNING)
-                .values(status=TrialStatus.PENDING, lease_owner=None, lease_expires_at=None)
-            )
-            return int(res.rowcount or 0)
-
-    def mark_running(self, trial_id: int, worker: str | None = None) -> None:
-        with self.session() as s, s.begin():
-            s.execute(
-                update(Trial)
-                .where(Trial.id == trial_id)
-                .values(
-                    status=TrialStatus.RUNNING,
-                    started_at=utcnow(),
-                    worker=worker,
-                    attempts=Trial.attempts + 1,
-                )
-            )
-
+    @retrying
     def finish_trial(
         self,
         trial_id: int,
@@ -171,9 +285,11 @@ class Store:
         failure_reason: str | None = None,
         metrics: Mapping[str, Any] | None = None,
         worker: str | None = None,
+        curve: Sequence[Mapping[str, Any]] | None = None,
     ) -> bool:
         """Write a trial's outcome once. Returns False (and writes nothing) when the trial has
-        already finished, so a late or duplicate result never becomes a second observation."""
+        already finished, so a late or duplicate result never becomes a second observation.
+        `curve` points are stored in the same transaction, only with the winning result."""
         with self.session() as s, s.begin():
             values: dict[str, Any] = {
                 "status": status,
@@ -196,58 +312,39 @@ class Store:
                 .where(Trial.id == trial_id, Trial.status.not_in(TrialStatus.FINISHED))
                 .values(**values)
             )
-            return bool(res.rowcount)
+            if not res.rowcount:
+                return False
+            if curve:
+                _insert_curve(s, trial_id, curve)
+            return True
 
-    def requeue(self, trial_id: int, error: str) -> None:
-        """An infrastructure failure with retries left: back to PENDING, error kept for the record."""
-        with self.session() as s, s.begin():
-            s.execute(
-                update(Trial)
-                .where(Trial.id == trial_id, Trial.status.not_in(TrialStatus.FINISHED))
-                .values(
-                    status=TrialStatus.PENDING,
-                    error=error,
-                    failure_kind="infra",
-                    lease_owner=None,
-                    lease_expires_at=None,
-                )
-            )
-
+    @retrying
     def cancel_unfinished(self, sweep_id: int, reason: str = "cancelled") -> int:
         with self.session() as s, s.begin():
             res = s.execute(
                 update(Trial)
                 .where(Trial.sweep_id == sweep_id, Trial.status.not_in(TrialStatus.FINISHED))
-                .values(status=TrialStatus.CANCELLED, error=reason, finished_at=utcnow())
+                .values(
+                    status=TrialStatus.CANCELLED,
+                    error=reason,
+                    finished_at=utcnow(),
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
             )
             return int(res.rowcount or 0)
 
     # --- learning curves ----------------------------------------------------------------
+    @retrying
     def add_curve_points(self, trial_id: int, points: Sequence[Mapping[str, Any]]) -> int:
         """Store learning-curve points; steps already stored are skipped (idempotent)."""
         if not points:
             return 0
         with self.session() as s, s.begin():
-            have = set(s.scalars(select(MetricPoint.step).where(MetricPoint.trial_id == trial_id)))
-            added = 0
-            for p in points:
-                step = int(p["step"])
-                if step in have:
-                    continue
-                have.add(step)
-                extra = {k: v for k, v in p.items() if k not in CURVE_FIELDS and k != "step"}
-                s.add(
-                    MetricPoint(
-                        trial_id=trial_id,
-                        step=step,
-                        extra=extra,
-                        **{k: _num(p.get(k)) for k in CURVE_FIELDS},
-                    )
-                )
-                added += 1
-            return added
+            return _insert_curve(s, trial_id, points)
 
     # --- fits and exports ---------------------------------------------------------------
+    @retrying
     def save_fit(self, sweep_id: int, kind: str, n_trials: int, result: Mapping[str, Any]) -> Fit:
         with self.session() as s, s.begin():
             fit = Fit(sweep_id=sweep_id, kind=kind, n_trials=n_trials, result=dict(result))
@@ -255,6 +352,7 @@ class Store:
             s.flush()
             return fit
 
+    @retrying
     def latest_fit(self, sweep_id: int, kind: str = "large_run_pick") -> Fit | None:
         with self.session() as s:
             return s.scalar(
@@ -264,6 +362,7 @@ class Store:
                 .limit(1)
             )
 
+    @retrying
     def save_export(
         self,
         sweep_id: int,
@@ -284,11 +383,44 @@ class Store:
             s.flush()
             return exp
 
+    @retrying
     def exports(self, sweep_id: int) -> list[Export]:
         with self.session() as s:
             return list(
                 s.scalars(select(Export).where(Export.sweep_id == sweep_id).order_by(Export.id))
             )
+
+
+def _insert_curve(s: Session, trial_id: int, points: Sequence[Mapping[str, Any]]) -> int:
+    have = set(s.scalars(select(MetricPoint.step).where(MetricPoint.trial_id == trial_id)))
+    added = 0
+    for p in points:
+        step = int(p["step"])
+        if step in have:
+            continue
+        have.add(step)
+        extra = {k: v for k, v in p.items() if k not in CURVE_FIELDS and k != "step"}
+        s.add(
+            MetricPoint(
+                trial_id=trial_id,
+                step=step,
+                extra=extra,
+                **{k: _num(p.get(k)) for k in CURVE_FIELDS},
+            )
+        )
+        added += 1
+    return added
+
+
+def _open_with_migration_retry(url: str) -> sessionmaker[Session]:
+    """Two processes opening a fresh database at once may race on creating the tables; the
+    loser's second try finds the schema at head and does nothing."""
+    try:
+        return open_sessionmaker(url)
+    except DBAPIError as exc:
+        if is_transient(exc):
+            raise
+        return open_sessionmaker(url)
 
 
 def _num(v: Any) -> float | None:
