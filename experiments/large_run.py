@@ -30,8 +30,8 @@ def trial_points(spec: SweepSpec, trials: list[Trial]) -> list[TrialPoint]:
     space = spec.space()
     points = []
     for t in trials:
-        if t.status not in TrialStatus.OBSERVED:
-            continue
+        if t.status not in TrialStatus.OBSERVED or not (t.cost_flops and t.cost_flops > 0):
+            continue  # a failure that never priced itself carries no information on cost
         curve = [
             {
                 "step": m.step,

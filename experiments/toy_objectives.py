@@ -29,7 +29,12 @@ def chinchilla_toy(params: dict[str, Any]) -> dict[str, float]:
     noise = float(params.get("noise", 0.0))
     if noise:
         loss += random.Random(hash((n, d, lr, params.get("seed", 0)))).gauss(0.0, noise)
-    return {"loss": loss, "cost": 6.0 * n * d}
+    return {"loss": loss, "cost": chinchilla_toy_cost(params)}
+
+
+def chinchilla_toy_cost(params: dict[str, Any]) -> float:
+    """The price of a `chinchilla_toy` config before it runs (6 N D), for cost limits and picks."""
+    return 6.0 * float(params["n_params"]) * float(params["tokens"])
 
 
 def failing_objective(params: dict[str, Any]) -> dict[str, float]:
