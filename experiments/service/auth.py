@@ -21,7 +21,7 @@ from experiments.store.models import utcnow
 from experiments.store.tokens import ApiToken, ApiUser
 
 TOKEN_PREFIX = "carbs"
-_TOKEN_RE = re.compile(r"^carbs_([0-9a-f]{16})_([A-Za-z0-9_-]{20,100})$")
+_TOKEN_RE = re.compile(r"^carbs_([0-9a-f]{16})_([0-9a-f]{32,128})$")
 USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
 
 
@@ -50,7 +50,7 @@ def create_token(
             "(at most 100 characters, starting with a letter or digit)"
         )
     key_id = secrets.token_hex(8)
-    secret = secrets.token_urlsafe(32)
+    secret = secrets.token_hex(24)  # 192 bits, no separator characters
     with sessions() as s, s.begin():
         u = s.scalar(select(ApiUser).where(ApiUser.name == user))
         if u is None:
