@@ -25,7 +25,12 @@ from experiments.store.repository import SweepConflict
 router = APIRouter(prefix="/api")
 
 SweepName = Annotated[
-    str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", description="the sweep's `name`")
+    str,
+    Path(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$",
+        description="the sweep's `name`",
+        examples=["toy_chinchilla"],
+    ),
 ]
 ExportFormat = Literal["yaml", "llm-foundry", "hf-dbrx"]
 MAX_SPEC_BYTES = 256_000
