@@ -67,3 +67,46 @@ class LocalSearchOptimizer:
 
 def _key(params: Mapping[str, Any]) -> tuple:
     return tuple(sorted((k, repr(v)) for k, v in params.items()))
+
+
+class RandomSearchOptimizer:
+    """Uniform random search in the basic space (a baseline for benchmarks).
+
+    Bounded coordinates are drawn uniformly between their basic bounds (log-uniform for log
+    params); unbounded ones from a unit normal around the centre; categoricals uniformly.
+    """
+
+    def __init__(self, space: SearchSpace, seed: int = 0) -> None:
+        self.space = space
+        self.seed = seed
+        self.observations: list[Observation] = []
+
+    def observe(self, observation: Observation) -> None:
+        self.observations.append(observation)
+
+    def forget(self, suggestion_id: str) -> None:
+        return None
+
+    def suggest(self, n: int = 1, pending: Sequence[Mapping[str, Any]] = ()) -> list[Suggestion]:
+        rng = np.random.default_rng([self.seed, len(self.observations), len(pending)])
+        seen = {_key(p) for p in pending} | {_key(o.params) for o in self.observations}
+        centre = self.space.to_basic(self.space.center())
+        out: list[Suggestion] = []
+        for _ in range(200 * max(n, 1)):
+            if len(out) == n:
+                break
+            xs = []
+            for p, c in zip(self.space.params, centre, strict=True):
+                lo, hi = p.basic_bounds()
+                if np.isfinite(lo) and np.isfinite(hi):
+                    xs.append(float(rng.uniform(lo, hi)))
+                else:
+                    xs.append(float(c + rng.normal()))
+            params = self.space.canonical(self.space.from_basic(xs))
+            if _key(params) in seen or not self.space.is_feasible(params):
+                continue
+            seen.add(_key(params))
+            out.append(Suggestion(params=params))
+        if len(out) < n:
+            raise RuntimeError(f"could not find {n} distinct feasible random suggestions")
+        return out

@@ -5,14 +5,26 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from carbs.local_search import LocalSearchOptimizer
+from carbs.local_search import LocalSearchOptimizer, RandomSearchOptimizer
 from carbs.optimizer import Optimizer
 from carbs.space import SearchSpace
 
 OptimizerFactory = Callable[..., Optimizer]
 
-_REGISTRY: dict[str, OptimizerFactory] = {"local": LocalSearchOptimizer}
-DEFAULT_OPTIMIZER = "local"
+
+def _carbs(space: SearchSpace, seed: int = 0, **settings: Any) -> Optimizer:
+    # imported lazily: BoTorch takes seconds to import and the baselines do not need it
+    from carbs.bayes import CarbsOptimizer
+
+    return CarbsOptimizer(space, seed=seed, **settings)
+
+
+_REGISTRY: dict[str, OptimizerFactory] = {
+    "carbs": _carbs,
+    "local": LocalSearchOptimizer,
+    "random": RandomSearchOptimizer,
+}
+DEFAULT_OPTIMIZER = "carbs"
 
 
 def register(name: str, factory: OptimizerFactory) -> None:
@@ -24,7 +36,10 @@ def available() -> list[str]:
 
 
 def build_optimizer(
-    space: SearchSpace, seed: int, name: str | None = None, settings: Mapping[str, Any] | None = None
+    space: SearchSpace,
+    seed: int,
+    name: str | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> Optimizer:
     """Build a fresh optimizer; the caller replays stored observations into it."""
     key = name or DEFAULT_OPTIMIZER

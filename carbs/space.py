@@ -8,6 +8,7 @@ sees are always legal: integers rounded, multiples honoured, bounds clamped, con
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 from collections.abc import Mapping, Sequence
@@ -25,6 +26,12 @@ class Param:
     logit (a fraction in (0, 1)), int (linear integer), categorical (one of `choices`).
     `center` is the search centre (the prior's mode); `scales_cost` marks parameters whose
     growth buys compute, which the scaling-law stage fits against cost.
+
+    `scale` divides the basic coordinate of every numeric kind (log and logit included), so a
+    search step of 1 can be made to mean "one unit of scale" for any parameter; the default 1.0
+    keeps natural log / logit / identity. `condition` is an optional boolean expression over other
+    parameters (same grammar as `Constraint`, e.g. ``"n_experts > 1"``): when it is false the
+    parameter is inactive, takes its centre value, and the optimizer does not search it.
     """
 
     name: str
@@ -37,6 +44,17 @@ class Param:
     multiple_of: int | None = None
     choices: tuple[Any, ...] = ()
     scales_cost: bool = False
+    condition: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind == "categorical" and not self.choices:
+            raise ValueError(f"param {self.name!r}: a categorical param needs `choices`")
+        if self.kind != "categorical" and self.scale <= 0:
+            raise ValueError(f"param {self.name!r}: `scale` must be positive, got {self.scale}")
+        if self.kind == "log" and self.min is not None and self.min < 0:
+            raise ValueError(f"param {self.name!r}: a log param needs min >= 0, got {self.min}")
+        if self.condition is not None:
+            Constraint(self.condition)  # validates the grammar early, naming the expression
 
     @property
     def is_integer(self) -> bool:
@@ -48,10 +66,10 @@ class Param:
             return float(self.choices.index(value))
         v = float(value)
         if self.kind == "log":
-            return math.log(v)
+            return math.log(max(v, 1e-300)) / self.scale
         if self.kind == "logit":
             v = min(max(v, 1e-12), 1 - 1e-12)
-            return math.log(v / (1 - v))
+            return math.log(v / (1 - v)) / self.scale
         return v / self.scale
 
     def from_basic(self, x: float) -> Any:
@@ -60,9 +78,9 @@ class Param:
             idx = int(round(x))
             return self.choices[min(max(idx, 0), len(self.choices) - 1)]
         if self.kind == "log":
-            v = math.exp(x)
+            v = math.exp(min(x * self.scale, 700.0))
         elif self.kind == "logit":
-            v = 1.0 / (1.0 + math.exp(-x))
+            v = 1.0 / (1.0 + math.exp(min(-x * self.scale, 700.0)))
         else:
             v = x * self.scale
         return self.clamp(v)
@@ -93,6 +111,8 @@ class Param:
             return (-0.5, len(self.choices) - 0.5)
         lo = self.to_basic(self.min) if self.min is not None else -math.inf
         hi = self.to_basic(self.max) if self.max is not None else math.inf
+        if self.kind == "log" and self.min is not None and self.min <= 0:
+            lo = -math.inf
         return (lo, hi)
 
     def default_center(self) -> Any:
@@ -101,6 +121,10 @@ class Param:
         if self.kind == "categorical":
             return self.choices[0]
         lo, hi = self.basic_bounds()
+        if math.isinf(lo) and math.isinf(hi):
+            return self.from_basic(0.0)
+        if math.isinf(lo) or math.isinf(hi):
+            return self.from_basic(hi if math.isinf(lo) else lo)
         return self.from_basic((lo + hi) / 2)
 
 
@@ -137,9 +161,22 @@ class Constraint:
         tree = ast.parse(self.expr, mode="eval")
         object.__setattr__(self, "_tree", tree)
         for node in ast.walk(tree):
-            allowed = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not,
-                       ast.USub, ast.BinOp, ast.Compare, ast.Name, ast.Load, ast.Constant,
-                       *_BINOPS, *_CMPOPS)
+            allowed = (
+                ast.Expression,
+                ast.BoolOp,
+                ast.And,
+                ast.Or,
+                ast.UnaryOp,
+                ast.Not,
+                ast.USub,
+                ast.BinOp,
+                ast.Compare,
+                ast.Name,
+                ast.Load,
+                ast.Constant,
+                *_BINOPS,
+                *_CMPOPS,
+            )
             if not isinstance(node, allowed):
                 raise ValueError(
                     f"constraint {self.expr!r}: {type(node).__name__} is not allowed; use "
@@ -152,6 +189,12 @@ class Constraint:
 
     def holds(self, values: Mapping[str, Any]) -> bool:
         return bool(_eval(self._tree.body, values))  # type: ignore[attr-defined]
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(expr: str) -> Constraint:
+    """Parse a condition once; conditions are re-evaluated for every candidate."""
+    return Constraint(expr)
 
 
 def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:
@@ -206,6 +249,26 @@ class SearchSpace:
     def is_feasible(self, searched: Mapping[str, Any]) -> bool:
         env = self.full(searched)
         return all(c.holds(env) for c in self.constraints)
+
+    def is_active(self, name: str, searched: Mapping[str, Any]) -> bool:
+        """Whether parameter `name` matters given the other values (its `condition` holds)."""
+        cond = self.param(name).condition
+        return cond is None or _parsed(cond).holds(self.full(searched))
+
+    def canonical(self, searched: Mapping[str, Any]) -> dict[str, Any]:
+        """Legal values (clamped, rounded) with every inactive conditional param at its centre.
+
+        Why: two configurations that differ only in an inactive parameter are the same trial;
+        the optimizer groups, deduplicates and models them as one point.
+        """
+        out = {
+            p.name: (p.clamp(searched[p.name]) if p.kind != "categorical" else searched[p.name])
+            for p in self.params
+        }
+        for p in self.params:
+            if p.condition is not None and not _parsed(p.condition).holds(self.full(out)):
+                out[p.name] = p.default_center()
+        return out
 
     def to_basic(self, searched: Mapping[str, Any]) -> list[float]:
         return [p.to_basic(searched[p.name]) for p in self.params]

@@ -1,0 +1,304 @@
+"""CARBS rebuilt on BoTorch: cost-aware local Bayesian search around the Pareto frontier.
+
+Ask/tell: `suggest(n, pending)` returns n distinct feasible configs for n idle workers,
+`observe(obs)` records a success (loss, cost) or a failure, `forget(id)` drops an outstanding
+suggestion. The state is a pure function of (space, seed, observations in order): every random
+draw comes from a generator seeded by (seed, #observations, #pending), and GP fits start from
+fixed hyperparameters under a seeded torch RNG, so a rebuilt optimizer replays to the same
+suggestion.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from carbs.bayes.acquisition import (
+    acquisition_value,
+    clamped_pareto_value,
+    log_cost_mask,
+    log_expected_improvement,
+    log_success_probability,
+    random_threshold_cost,
+)
+from carbs.bayes.encoding import ConfigKey, SpaceEncoder
+from carbs.bayes.settings import CarbsSettings
+from carbs.bayes.surrogates import Surrogates, fit_surrogates
+from carbs.optimizer import Observation, Suggestion
+from carbs.space import SearchSpace
+
+
+class CarbsOptimizer:
+    """Cost-Aware pareto-Region Bayesian Search (CARBS) behind the `Optimizer` protocol."""
+
+    def __init__(self, space: SearchSpace, seed: int = 0, **settings: Any) -> None:
+        self.space = space
+        self.seed = int(seed)
+        self.settings = CarbsSettings.from_mapping(settings)
+        self.encoder = SpaceEncoder(
+            space, self.settings.search_radius, self.settings.categorical_switch_prob
+        )
+        self.observations: list[Observation] = []
+        self.outstanding: dict[str, dict[str, Any]] = {}
+        self.last_info: list[dict[str, float]] = []
+        self._fitted: tuple[int, Surrogates] | None = None
+        self._anchor_hyper: dict[int, dict[str, Any]] = {}
+
+    # ---- tell -----------------------------------------------------------------------------
+    def observe(self, observation: Observation) -> None:
+        missing = [n for n in self.space.names if n not in observation.params]
+        if missing:
+            raise ValueError(
+                f"observation is missing searched params {missing}; pass every searched param "
+                "(fixed constants are not needed)"
+            )
+        self.observations.append(observation)
+        if observation.suggestion_id is not None:
+            self.outstanding.pop(observation.suggestion_id, None)
+
+    def forget(self, suggestion_id: str) -> None:
+        self.outstanding.pop(suggestion_id, None)
+
+    # ---- ask ------------------------------------------------------------------------------
+    def suggest(
+        self, n: int = 1, pending: Sequence[Mapping[str, Any]] | None = None
+    ) -> list[Suggestion]:
+        """n distinct feasible suggestions.
+
+        pending: configs of in-flight trials. None means "the suggestions this object handed out
+        and has not seen observed or forgotten"; a sweep that rebuilds the optimizer passes them
+        explicitly, and then they are the only pending ones considered.
+        """
+        if n < 0:
+            raise ValueError(f"suggest: n must be >= 0, got {n}")
+        pend = [
+            self.space.canonical(p)
+            for p in (self.outstanding.values() if pending is None else pending)
+        ]
+        rng = np.random.default_rng([self.seed, len(self.observations), len(pend)])
+        successes = [o for o in self.observations if _is_success(o)]
+        failures = [o for o in self.observations if not _is_success(o)]
+        observed = {self.encoder.key(self.space.canonical(o.params)) for o in self.observations}
+        excluded = observed | {self.encoder.key(p) for p in pend}
+        self.last_info = []
+        if len(successes) < max(1, self.settings.num_random_samples):
+            picks = self._random_picks(n, excluded, rng, include_centre=True)
+        else:
+            state = self._surrogates(successes, failures)
+            picks = []
+            resample = self._resample_pick(state, pend, successes)
+            if resample is not None and n > 0:
+                picks.append(resample)
+                self.last_info.append({"resample": 1.0})
+            picks += self._bayes_picks(state, n - len(picks), pend, excluded, rng)
+        out = [Suggestion(params=p) for p in picks]
+        for s in out:
+            self.outstanding[s.suggestion_id] = dict(s.params)
+        return out
+
+    # ---- internals ------------------------------------------------------------------------
+    def _surrogates(self, successes: list[Observation], failures: list[Observation]) -> Surrogates:
+        """Models for the current observations.
+
+        Hyperparameters are fitted in full only at "anchor" counts (every observation while
+        there are few, then every ~`refit_fraction`); between anchors the anchor's
+        hyperparameters are reused on the current data (only Cholesky factors are recomputed).
+        The anchor fit uses the first `anchor` observations, so a rebuilt optimizer recomputes
+        exactly the same values: the state stays a pure function of the observations.
+        """
+        n = len(self.observations)
+        if self._fitted is not None and self._fitted[0] == n:
+            return self._fitted[1]
+        anchor = anchor_count(n, self.settings.refit_fraction)
+        hyper = self._anchor_hyper.get(anchor)
+        if hyper is None:
+            prefix = self.observations[:anchor]
+            s_prefix = [o for o in prefix if _is_success(o)]
+            f_prefix = [o for o in prefix if not _is_success(o)]
+            hyper = {}
+            if s_prefix:
+                fitted = fit_surrogates(
+                    self.encoder, s_prefix, f_prefix, self.settings, self._fit_seed(anchor)
+                )
+                hyper = fitted.hyperparameters()
+                if anchor == n:
+                    self._fitted = (n, fitted)
+            self._anchor_hyper = {anchor: hyper}
+            if self._fitted is not None and self._fitted[0] == n:
+                return self._fitted[1]
+        state = fit_surrogates(
+            self.encoder, successes, failures, self.settings, self._fit_seed(n), hyper
+        )
+        self._fitted = (n, state)
+        return state
+
+    def _fit_seed(self, n: int) -> int:
+        return int(np.random.default_rng([self.seed, n]).integers(2**31))
+
+    def _candidates(
+        self, origins: np.ndarray, count: int, excluded: set[ConfigKey], rng: np.random.Generator
+    ) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """Up to `count` distinct, feasible, not-yet-tried configs sampled around `origins`."""
+        params: list[dict[str, Any]] = []
+        seen = set(excluded)
+        radius = self.encoder.radius
+        for attempt in range(6):
+            raw = self.encoder.sample(origins, 2 * count, rng)
+            for z in raw:
+                p = self.encoder.decode(z)
+                k = self.encoder.key(p)
+                if k in seen or not self.space.is_feasible(p):
+                    continue
+                seen.add(k)
+                params.append(p)
+                if len(params) >= count:
+                    break
+            if len(params) >= count or (params and attempt >= 1):
+                break
+            self.encoder.radius = radius * 2 ** (attempt + 1)  # widen when the region is used up
+        self.encoder.radius = radius
+        return self.encoder.encode_many(params), params
+
+    def _random_picks(
+        self, n: int, excluded: set[ConfigKey], rng: np.random.Generator, include_centre: bool
+    ) -> list[dict[str, Any]]:
+        """Prior samples around the search centre (CARBS' warm-up), centre first."""
+        centre = self.space.canonical(self.space.center())
+        picks: list[dict[str, Any]] = []
+        taken = set(excluded)
+        if (
+            include_centre
+            and n > 0
+            and self.encoder.key(centre) not in taken
+            and self.space.is_feasible(centre)
+        ):
+            picks.append(centre)
+            taken.add(self.encoder.key(centre))
+        if len(picks) < n:
+            origins = self.encoder.encode(centre)[None, :]
+            _, params = self._candidates(origins, max(4 * n, 32), taken, rng)
+            picks += params[: n - len(picks)]
+        _require(picks, n)
+        return picks
+
+    def _resample_pick(
+        self, state: Surrogates, pending: list[dict[str, Any]], successes: list[Observation]
+    ) -> dict[str, Any] | None:
+        """CARBS' noise averaging: re-run the least-sampled Pareto member every k successes.
+
+        The number of resamples done is read off the data (repeated configs, observed or
+        pending), not kept as a counter, so it survives a rebuild.
+        """
+        freq = self.settings.resample_frequency
+        if freq <= 0:
+            return None
+        pending_keys = [self.encoder.key(p) for p in pending]
+        counts = {state.keys[g[0]]: len(g) for g in state.groups}
+        done = sum(c - 1 for c in counts.values()) + sum(k in counts for k in pending_keys)
+        if len(successes) <= (done + 1) * freq:
+            return None
+        best, best_count = None, math.inf
+        for g in state.frontier:  # cheapest first; ties go to the cheaper member
+            k = state.keys[g[0]]
+            c = len(g) + pending_keys.count(k)
+            if c < best_count:
+                best, best_count = g[0], c
+        return self.space.canonical(successes[best].params) if best is not None else None
+
+    def _bayes_picks(
+        self,
+        state: Surrogates,
+        n: int,
+        pending: list[dict[str, Any]],
+        excluded: set[ConfigKey],
+        rng: np.random.Generator,
+    ) -> list[dict[str, Any]]:
+        """Greedy batch: pick the acquisition argmax, fantasize its mean, repeat."""
+        if n <= 0:
+            return []
+        s = self.settings
+        count = min(s.max_candidates, s.num_candidates_per_dim * self.encoder.search_dims)
+        z, params = self._candidates(state.origins, max(count, n), excluded, rng)
+        if len(params) < n:
+            params += self._random_picks(
+                n - len(params),
+                excluded | {self.encoder.key(p) for p in params},
+                rng,
+                include_centre=False,
+            )
+            z = self.encoder.encode_many(params)
+        x = self.encoder.to_gp(z)
+        output_gp = state.output_gp
+        if pending:
+            xp = self.encoder.to_gp(self.encoder.encode_many(pending))
+            output_gp = output_gp.with_fantasies(xp, output_gp.predict(xp)[0])
+        log_c, _ = state.cost_gp.predict(x)
+        predicted_cost = state.cost_scale.inverse(log_c)
+        pareto_at_cost = state.pareto_value(log_c)
+        log_prior = self.encoder.log_prior(z, state.origins)
+        if state.success_gp is not None:
+            log_succ = log_success_probability(*state.success_gp.predict(x))
+        else:
+            log_succ = 0.0
+        log_mask = log_cost_mask(predicted_cost, s.max_suggestion_cost)
+        if s.max_suggestion_cost is not None and not np.isfinite(log_mask).any():
+            log_mask = 0.0  # nothing predicted cheap enough: rank by the rest rather than fail
+        lo_cost, hi_cost = state.frontier_cost_range()
+        available = np.ones(len(params), dtype=bool)
+        picks: list[dict[str, Any]] = []
+        for _ in range(n):
+            mean, var = output_gp.predict(x)
+            floor = None
+            if s.clamp_pareto_value:
+                threshold = random_threshold_cost(lo_cost, hi_cost, rng, s.max_suggestion_cost)
+                floor = float(
+                    state.pareto_value(state.cost_scale.forward(np.array([threshold])))[0]
+                )
+            best = clamped_pareto_value(pareto_at_cost, floor)
+            log_ei = log_expected_improvement(mean, var, best, s.exploration_bias)
+            value = acquisition_value(log_ei, log_prior, log_succ, log_mask)
+            value = np.where(available, value, -np.inf)
+            if not np.isfinite(value).any():
+                value = np.where(available, log_prior, -np.inf)
+            i = int(np.argmax(value))
+            available[i] = False
+            picks.append(params[i])
+            self.last_info.append(
+                {
+                    "predicted_loss": float(state.warp.to_loss(mean[i])),
+                    "predicted_cost": float(predicted_cost[i]),
+                    "log_acquisition": float(value[i]),
+                }
+            )
+            output_gp = output_gp.with_fantasies(x[i : i + 1], mean[i : i + 1])
+        return picks
+
+
+def anchor_count(n: int, fraction: float) -> int:
+    """The largest anchor <= n, anchors being 1, 2, ..., then steps of ~`fraction` of the count.
+
+    fraction 0 refits at every observation.
+    """
+    if fraction <= 0:
+        return n
+    a = 1
+    while True:
+        nxt = a + max(1, int(a * fraction))
+        if nxt > n:
+            return min(a, n)
+        a = nxt
+
+
+def _is_success(o: Observation) -> bool:
+    return not o.failed and o.loss is not None and math.isfinite(o.loss)
+
+
+def _require(picks: list[Any], n: int) -> None:
+    if len(picks) < n:
+        raise RuntimeError(
+            f"could not find {n} distinct feasible suggestions (found {len(picks)}); the space "
+            "may be too small for the trials already run, or its constraints unsatisfiable"
+        )

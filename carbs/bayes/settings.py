@@ -1,0 +1,65 @@
+"""Settings of the Bayesian optimizer, with CARBS' defaults where CARBS has one.
+
+Why a dataclass: a sweep file's `optimizer.settings` mapping lands here by keyword, so an unknown
+or mistyped key fails loudly with the list of valid ones instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CarbsSettings:
+    """Knobs of `CarbsOptimizer`.
+
+    search_radius: std-dev of the Gaussian search distribution around Pareto members, in basic
+        units (natural log for log params, `scale` units for linear ones).
+    num_random_samples: successes needed before the GP models are used (random around centre).
+    num_candidates_per_dim: candidates scored per suggestion, per search dimension.
+    max_candidates: cap on the candidate count (keeps scoring cheap in many dimensions).
+    exploration_bias: subtracted from the improvement in EI (surrogate units); larger explores.
+    resample_frequency: re-run the least-sampled Pareto member once per this many successes
+        (0 disables); averages out noise on the frontier.
+    max_suggestion_cost: candidates predicted to cost more are masked out (None: no mask).
+    min_pareto_cost_fraction: the cheapest Pareto member is chosen below this cost quantile.
+    conservative_pareto: CARBS' conservative Pareto grouping.
+    clamp_pareto_value: EI against the Pareto value clamped at a random cost (push to higher cost).
+    max_train_points: at most this many observations train each GP; beyond it a deterministic
+        subset near the Pareto set (plus a stride sample for coverage) is used. Keeps suggest
+        fast at thousands of observations.
+    max_fit_points: hyperparameters are fitted on at most this many of the training points (an
+        even stride); the model then conditions on all of them.
+    fit_maxiter: L-BFGS iterations per GP hyperparameter fit.
+    refit_fraction: hyperparameters are refitted when the observation count has grown by this
+        fraction since the last full fit (0: at every observation); in between, the last fit's
+        hyperparameters are reused on the new data. Deterministic: see `anchor_count`.
+    categorical_switch_prob: chance that a candidate re-draws each categorical parameter.
+    """
+
+    search_radius: float = 0.5
+    num_random_samples: int = 4
+    num_candidates_per_dim: int = 100
+    max_candidates: int = 2000
+    exploration_bias: float = 0.5
+    resample_frequency: int = 5
+    max_suggestion_cost: float | None = None
+    min_pareto_cost_fraction: float = 0.2
+    conservative_pareto: bool = True
+    clamp_pareto_value: bool = True
+    max_train_points: int = 256
+    max_fit_points: int = 128
+    fit_maxiter: int = 75
+    refit_fraction: float = 0.1
+    categorical_switch_prob: float = 0.2
+
+    @classmethod
+    def from_mapping(cls, settings: dict[str, Any]) -> CarbsSettings:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise ValueError(
+                f"optimizer settings: unknown key(s) {unknown}; valid keys are {sorted(known)}"
+            )
+        return cls(**settings)

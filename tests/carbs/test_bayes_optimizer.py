@@ -1,0 +1,132 @@
+"""Behaviour of the BoTorch CARBS optimizer on small, fast problems."""
+
+import math
+
+import numpy as np
+import pytest
+
+from carbs.bayes import CarbsOptimizer
+from carbs.optimizer import Observation
+from carbs.registry import DEFAULT_OPTIMIZER, build_optimizer
+from carbs.space import Constraint, Param, SearchSpace
+
+FAST = dict(num_candidates_per_dim=15, fit_maxiter=15, max_train_points=48, max_fit_points=32)
+
+
+def moe_space() -> SearchSpace:
+    return SearchSpace(
+        params=(
+            Param("lr", "log", 1e-4, 1e-1, center=3e-3),
+            Param("d_model", "log", 64, 512, center=128, multiple_of=32),
+            Param("n_heads", "int", 1, 8, center=4),
+            Param("n_experts", "int", 1, 8, center=4),
+            Param("top_k", "int", 1, 4, center=2, condition="n_experts > 1"),
+            Param("act", "categorical", choices=("gelu", "swiglu")),
+        ),
+        constraints=(Constraint("d_model % n_heads == 0"), Constraint("top_k <= n_experts")),
+    )
+
+
+def evaluate(p: dict) -> tuple[float | None, float]:
+    """A cheap cost-aware toy: bigger models cost more and (with a good lr) lose less."""
+    cost = 1e12 * p["d_model"] ** 2 * (1 + p["top_k"] / 4)
+    if p["lr"] > 0.05:
+        return None, cost  # "diverged"
+    loss = 3 + 200 / p["d_model"] + (math.log10(p["lr"]) + 2.5) ** 2 + 0.1 * (p["act"] == "gelu")
+    return loss, cost
+
+
+def run(opt: CarbsOptimizer, steps: int, batch: int = 1) -> None:
+    for _ in range(steps):
+        for s in opt.suggest(batch):
+            loss, cost = evaluate(s.params)
+            opt.observe(
+                Observation(
+                    s.params, cost, loss, failed=loss is None, suggestion_id=s.suggestion_id
+                )
+            )
+
+
+def test_every_suggestion_holds_constraints_and_is_legal() -> None:
+    space = moe_space()
+    opt = CarbsOptimizer(space, seed=1, num_random_samples=3, **FAST)
+    run(opt, 4, batch=3)
+    assert len(opt.observations) == 12
+    for s in opt.suggest(4):
+        assert space.is_feasible(s.params)
+        assert s.params["d_model"] % 32 == 0 and 64 <= s.params["d_model"] <= 512
+        assert s.params == space.canonical(s.params)
+        assert s.params["act"] in ("gelu", "swiglu")
+
+
+def test_batch_suggestions_are_distinct_and_avoid_pending() -> None:
+    opt = CarbsOptimizer(moe_space(), seed=2, num_random_samples=3, **FAST)
+    run(opt, 2, batch=3)
+    pending = [s.params for s in opt.suggest(2)]
+    batch = opt.suggest(5, pending=pending)
+    keys = [tuple(sorted(s.params.items())) for s in batch]
+    assert len(set(keys)) == 5
+    assert not {tuple(sorted(p.items())) for p in pending} & set(keys)
+
+
+def test_failures_are_learned_and_never_block_suggesting() -> None:
+    space = SearchSpace((Param("lr", "log", 1e-4, 1.0, center=0.1), Param("w", "linear", 0, 1)))
+    opt = CarbsOptimizer(space, seed=0, num_random_samples=2, resample_frequency=0, **FAST)
+    for s in opt.suggest(3):  # all fail: the optimizer must keep suggesting around the centre
+        opt.observe(Observation(s.params, cost=1.0, failed=True, suggestion_id=s.suggestion_id))
+    assert len(opt.suggest(2)) == 2
+    rng = np.random.default_rng(0)
+    for _ in range(12):
+        p = {"lr": float(10 ** rng.uniform(-4, 0)), "w": float(rng.uniform())}
+        bad = p["lr"] > 0.05
+        opt.observe(Observation(p, cost=1 + p["w"], loss=None if bad else p["w"], failed=bad))
+    opt.suggest(1)
+    state = opt._fitted[1]
+    assert state.success_gp is not None
+    from carbs.bayes.acquisition import log_success_probability
+
+    x = opt.encoder.to_gp(opt.encoder.encode_many([{"lr": 0.9, "w": 0.5}, {"lr": 1e-3, "w": 0.5}]))
+    p_fail_region, p_ok_region = np.exp(log_success_probability(*state.success_gp.predict(x)))
+    assert p_ok_region > p_fail_region
+
+
+def test_rebuilt_optimizer_replays_to_the_same_next_suggestion() -> None:
+    live = CarbsOptimizer(moe_space(), seed=5, num_random_samples=3, **FAST)
+    run(live, 3, batch=2)
+    run(live, 2, batch=1)
+    pending = [s.params for s in live.suggest(1)]
+    rebuilt = CarbsOptimizer(moe_space(), seed=5, num_random_samples=3, **FAST)
+    for o in live.observations:
+        rebuilt.observe(o)
+    a = [s.params for s in live.suggest(3, pending=pending)]
+    b = [s.params for s in rebuilt.suggest(3, pending=pending)]
+    assert a == b
+
+
+def test_resampling_repeats_a_pareto_member_on_schedule() -> None:
+    space = SearchSpace((Param("x", "linear", 0, 1), Param("size", "log", 1, 100)))
+    opt = CarbsOptimizer(space, seed=0, num_random_samples=2, resample_frequency=3, **FAST)
+    rng = np.random.default_rng(1)
+    for _ in range(7):
+        p = {"x": float(rng.uniform()), "size": float(10 ** rng.uniform(0, 2))}
+        opt.observe(Observation(p, cost=p["size"], loss=p["x"] + 1 / p["size"]))
+    first = opt.suggest(1)[0].params
+    assert first in [dict(o.params) for o in opt.observations]
+
+
+def test_forget_drops_outstanding_suggestion() -> None:
+    opt = CarbsOptimizer(moe_space(), seed=0, **FAST)
+    (s,) = opt.suggest(1)
+    assert s.suggestion_id in opt.outstanding
+    opt.forget(s.suggestion_id)
+    assert not opt.outstanding
+
+
+def test_unknown_setting_is_rejected_with_valid_keys() -> None:
+    with pytest.raises(ValueError, match="search_radius"):
+        CarbsOptimizer(moe_space(), seed=0, serch_radius=1.0)
+
+
+def test_registry_builds_carbs_by_default() -> None:
+    opt = build_optimizer(moe_space(), seed=0, name=None, settings=FAST)
+    assert DEFAULT_OPTIMIZER == "carbs" and isinstance(opt, CarbsOptimizer)
