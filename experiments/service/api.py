@@ -166,8 +166,11 @@ def cancel_sweep(ctx: Ctx, who: User, name: SweepName) -> CancelResponse:
         raise HTTPException(409, f"sweep {name!r} is already {sweep.status}")
     outcome = ctx.scheduler.cancel(sweep.id, name)
     if outcome == "stopping":
-        ctx.scheduler.wait_idle(name, timeout=10.0)
-        return CancelResponse(name=name, status=require_sweep(ctx, name).status)
+        # The runner stops at its next wait (after any suggestion in progress); answer within
+        # seconds either way: "cancelling" means the sweep turns `cancelled` shortly.
+        stopped = ctx.scheduler.wait_idle(name, timeout=5.0)
+        status = require_sweep(ctx, name).status if stopped else "cancelling"
+        return CancelResponse(name=name, status=status)
     if outcome == "cancelled":
         return CancelResponse(name=name, status="cancelled")
     request_cancel = getattr(ctx.store, "request_cancel", None)

@@ -7,27 +7,20 @@ second cluster costs seconds and CPU), and stopping it runs the app's real shutd
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import uvicorn
 
-from experiments.service.app import create_app
 from experiments.service.auth import create_token
 from experiments.service.context import ServiceSettings
+from experiments.service.local import LocalService, free_port
 from experiments.store.repository import Store
 
 TOY_SPEC = Path(__file__).resolve().parents[2] / "experiments" / "sweeps" / "toy_chinchilla.yaml"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["LiveServer", "LocalService", "free_port", "seed_sweep", "start_server", "toy_spec"]
 
 
 @dataclass
@@ -46,52 +39,29 @@ class LiveServer:
         return self.app.state.ctx  # type: ignore[attr-defined]
 
 
-class ServerThread:
-    """uvicorn.Server in a daemon thread; `stop` runs the lifespan shutdown and joins."""
-
-    def __init__(self, app: object, port: int) -> None:
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-        )
-        self.thread = threading.Thread(target=self.server.run, name="uvicorn-test", daemon=True)
-
-    def start(self, timeout: float = 30.0) -> None:
-        self.thread.start()
-        deadline = time.monotonic() + timeout
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.05)
-
-    def stop(self, timeout: float = 60.0) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout)
-        assert not self.thread.is_alive(), "the test server did not shut down"
-
-
-def start_server(storage: str, tmp: Path, **settings: object) -> tuple[ServerThread, LiveServer]:
+def start_server(storage: str, tmp: Path, **settings: object) -> tuple[LocalService, LiveServer]:
+    """Tokens for alice and bob, then a started LocalService over `storage`."""
     store = Store(storage)  # migrate and create the users before the server starts
     tokens = {
         "alice": create_token(store.session, "alice"),
         "bob": create_token(store.session, "bob"),
     }
     store.dispose()
-    app = create_app(
+    svc = LocalService(
         ServiceSettings(storage=storage, cache_dir=tmp / "cache", fit_bootstrap=20, **settings)  # type: ignore[arg-type]
-    )
-    port = free_port()
-    th = ServerThread(app, port)
-    th.start()
-    return th, LiveServer(f"http://127.0.0.1:{port}", storage, tokens, app)
+    ).start()
+    return svc, LiveServer(svc.url, storage, tokens, svc.app)
 
 
-def toy_spec(name: str, max_trials: int = 12, parallel: int = 2) -> str:
-    """The toy Chinchilla sweep under another name and a smaller budget."""
+def toy_spec(name: str, max_trials: int = 12, parallel: int = 2, optimizer: str = "random") -> str:
+    """The toy Chinchilla sweep under another name and a smaller budget. Random search by
+    default: these tests are about the service, and it keeps each suggestion instant."""
     import yaml
 
     data = yaml.safe_load(TOY_SPEC.read_text())
     data["name"] = name
     data["budget"] = {"max_trials": max_trials, "parallel_trials": parallel}
+    data["optimizer"] = {"name": optimizer}
     return yaml.safe_dump(data, sort_keys=False)
 
 
