@@ -17,6 +17,8 @@ import torch
 
 PROBE_SIZE = 1024
 PROBE_SECONDS = 0.1
+BF16_MIN_SPEEDUP = 1.5
+BF16_MIN_D_MODEL = 256
 
 
 @dataclass(frozen=True)
@@ -73,10 +75,16 @@ def probe_peak_flops(dtype: str, device: str = "cpu", threads: int = 0) -> float
     return _matmul_rate(size, torch_dtype, device, PROBE_SECONDS)
 
 
-def choose_precision(device: str, threads: int, requested: str = "auto") -> Precision:
-    """bf16 autocast on GPU; on CPU whichever of fp32/bf16 the probe finds faster.
+def choose_precision(
+    device: str, threads: int, requested: str = "auto", d_model: int | None = None
+) -> Precision:
+    """bf16 autocast on GPU; on CPU bf16 only where it pays: the probe must find bf16 matmuls
+    at least BF16_MIN_SPEEDUP faster than fp32, and the model at least BF16_MIN_D_MODEL wide.
 
-    `requested` ("auto", "float32", "bfloat16") overrides the choice (the peak is still measured).
+    Why the width rule: below it, casts and the non-matmul kernels dominate a step and bf16
+    autocast measured up to 2x slower end-to-end than fp32 on CPU (benchmarks/trainer/README.md),
+    even where its matmuls are faster. `requested` ("auto", "float32", "bfloat16") overrides the
+    choice; the peak MFU is reported against is always the measured one of the dtype used.
     """
     if requested == "auto":
         if device == "cuda":
@@ -84,5 +92,6 @@ def choose_precision(device: str, threads: int, requested: str = "auto") -> Prec
         else:
             fp32 = probe_peak_flops("float32", device, threads)
             bf16 = probe_peak_flops("bfloat16", device, threads)
-            requested = "bfloat16" if bf16 > fp32 else "float32"
+            wide = d_model is None or d_model >= BF16_MIN_D_MODEL
+            requested = "bfloat16" if bf16 >= BF16_MIN_SPEEDUP * fp32 and wide else "float32"
     return Precision(requested, probe_peak_flops(requested, device, threads))

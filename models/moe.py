@@ -64,15 +64,27 @@ class Router(nn.Module):
 
 
 def grouped_mm_supported(x: torch.Tensor, w: torch.Tensor) -> bool:
-    """Whether torch._grouped_mm can run here: CPU any float dtype; CUDA needs sm90+, bf16 and
-    16-byte aligned rows (dims multiple of 8)."""
-    if not hasattr(torch, "_grouped_mm"):
+    """Whether the fused grouped product is the fast path here: CUDA sm90+ with 16-byte aligned
+    rows (dims multiple of 8). On CPU torch._grouped_mm runs (tests compare it with the loop) but
+    is itself a loop of matmuls and measured slower, so "auto" picks the loop there."""
+    if not hasattr(torch, "_grouped_mm") or x.device.type != "cuda":
         return False
-    if x.device.type == "cpu":
-        return True
-    if x.device.type != "cuda" or torch.cuda.get_device_capability(x.device)[0] < 9:
+    if torch.cuda.get_device_capability(x.device)[0] < 9:
         return False
     return w.shape[-1] % 8 == 0 and w.shape[-2] % 8 == 0
+
+
+class _ContiguousGrad(torch.autograd.Function):
+    """Identity whose backward makes the incoming gradient contiguous: torch._grouped_mm's
+    backward rejects the stride-0 gradients that e.g. a plain .sum() produces."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return grad.contiguous()
 
 
 def grouped_matmul(
@@ -91,7 +103,7 @@ def grouped_matmul(
             else x.dtype
         )
         offsets = counts.cumsum(0).to(torch.int32)
-        return torch._grouped_mm(x.to(dtype), w.to(dtype), offs=offsets)
+        return _ContiguousGrad.apply(torch._grouped_mm(x.to(dtype), w.to(dtype), offs=offsets))
     chunks = x.split(counts.tolist())
     return torch.cat([chunk @ w[e] for e, chunk in enumerate(chunks)])
 

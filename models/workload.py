@@ -52,7 +52,7 @@ def train_moe(params: dict[str, Any], context: TrialContext | None = None) -> di
         device = "cpu"
     threads = choose_threads(context.extra)
     torch.set_num_threads(threads)
-    precision = choose_precision(device, threads, str(params.get("precision", "auto")))
+    precision = choose_precision(device, threads, str(params.get("precision", "auto")), cfg.d_model)
 
     memory = int(context.extra.get("device_memory_bytes") or _device_memory_bytes(device))
     if not fits_device(cfg, tc, memory, precision.dtype):
