@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from experiments.dispatch import RayDispatcher, TrialOutcome
-from experiments.dispatch.heartbeat import LeaseKeeper
+from experiments.dispatch.heartbeat import LeaseKeeper, default_lease_s, driver_id
+from experiments.dispatch.recorder import OutcomeRecorder
 from experiments.progress import ProgressSink, SweepProgress
 from experiments.rebuild import rebuild_optimizer
 from experiments.spec import SweepSpec, import_callable
@@ -33,19 +31,6 @@ from experiments.store.models import Trial, TrialStatus
 from experiments.store.repository import Store, SweepStatus
 
 log = logging.getLogger(__name__)
-
-LEASE_ENV = "CARBS_LEASE_SECONDS"
-DEFAULT_LEASE_S = 30.0
-
-
-def default_lease_s() -> float:
-    """Lease length: $CARBS_LEASE_SECONDS or 30 s. A dead driver's trials rerun after this."""
-    return float(os.environ.get(LEASE_ENV) or DEFAULT_LEASE_S)
-
-
-def driver_id() -> str:
-    """A name unique to this driver process (host, pid and a random tag against pid reuse)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass
@@ -65,6 +50,7 @@ class SweepSummary:
     retries: int = 0  # infrastructure failures this driver requeued
     lost_leases: int = 0  # trials this driver stopped because another driver took them over
     duplicates_ignored: int = 0  # results that arrived for an already finished trial
+    results_written: int = 0  # observations this driver wrote
 
 
 class _Stopped(Exception):
@@ -104,13 +90,12 @@ class SweepRunner:
         self.poll_s = poll_s
         self.driver = driver_id()
         self.keeper = LeaseKeeper(store, self.driver, self.lease_s)
+        self.recorder = OutcomeRecorder(spec, store, self.driver, self.price)
         self._stop = threading.Event()
         self._last_reclaim = 0.0
         self._made_nothing = False
         self.reclaimed = 0
-        self.retries = 0
         self.lost_leases = 0
-        self.duplicates_ignored = 0
         self.state = SweepProgress(
             name=spec.name,
             max_trials=spec.budget.max_trials,
@@ -281,7 +266,7 @@ class SweepRunner:
 
     def _dispatch(self, trial: Trial) -> None:
         full = self.spec.space().full(trial.params)
-        planned = self._planned_cost(full)
+        planned = self.recorder.planned_cost(full)
         limit = self.spec.budget.max_cost_per_trial
         if planned is not None and limit is not None and planned > limit:
             self.store.finish_trial(
@@ -304,96 +289,12 @@ class SweepRunner:
             raise
         self._refresh()
 
-    def _planned_cost(self, full_params: dict[str, Any]) -> float | None:
-        if self.price is None:
-            return None
-        try:
-            return float(self.price(full_params))
-        except Exception as exc:  # noqa: BLE001 - an unpriceable config still gets to run and fail visibly
-            log.warning("could not price %s: %s", full_params, exc)
-            return None
-
     # --- recording outcomes ---------------------------------------------------------------
     def _record(self, o: TrialOutcome) -> None:
         self.keeper.discard(o.trial_id)
-        trial = self.store.get_trial(o.trial_id)
-        if trial is None:
-            return
-        number = trial.number
-        if o.status in ("succeeded", "failed"):
-            written = self._write_result(o, trial)
-            if not written:
-                self.duplicates_ignored += 1
-                event = f"trial {number}: result ignored, the trial already has one"
-            elif o.status == "succeeded":
-                event = f"trial {number} done: loss {o.loss:.4f}, cost {o.cost:.3g} FLOPs, {o.seconds or 0:.0f}s"
-            else:
-                event = (
-                    f"trial {number} failed ({o.reason}): {(o.error or '').splitlines()[0][:120]}"
-                )
-        elif trial.status != TrialStatus.RUNNING or trial.lease_owner != self.driver:
-            event = f"trial {number}: infrastructure failure ignored, another driver owns it now"
-        elif trial.attempts < self.max_attempts:
-            if self.store.requeue(
-                o.trial_id, o.error or "infrastructure failure", owner=self.driver
-            ):
-                self.retries += 1
-            event = f"trial {number} infrastructure failure ({o.reason}), requeued"
-        else:
-            self.store.finish_trial(
-                o.trial_id,
-                TrialStatus.ERROR,
-                error=o.error,
-                failure_kind="infra",
-                failure_reason=o.reason,
-                worker=o.worker,
-            )
-            event = f"trial {number} gave up after {trial.attempts} attempts ({o.reason})"
-        self._refresh(event=event)
-
-    def _write_result(self, o: TrialOutcome, trial: Trial) -> bool:
-        """Write a succeeded or failed (config) result; False when the trial already had one."""
-        if o.status == "succeeded":
-            written = self.store.finish_trial(
-                o.trial_id,
-                TrialStatus.SUCCEEDED,
-                loss=o.loss,
-                cost_flops=o.cost,
-                cost_seconds=o.seconds,
-                metrics=o.metrics,
-                worker=o.worker,
-                curve=o.curve,
-            )
-            fp = o.metrics.get("corpus_fingerprint")
-            if written and fp:
-                self._check_fingerprint(str(fp))
-            return written
-        planned = self._planned_cost(self.spec.space().full(trial.params))
-        return self.store.finish_trial(
-            o.trial_id,
-            TrialStatus.FAILED,
-            cost_flops=o.cost or planned,
-            cost_seconds=o.seconds,
-            error=o.error,
-            failure_kind="config",
-            failure_reason=o.reason,
-            worker=o.worker,
-            curve=o.curve,
-        )
-
-    def _check_fingerprint(self, fp: str) -> None:
-        sweep = self.store.get_sweep(self.spec.name)
-        if sweep is None:
-            return
-        if sweep.corpus_fingerprint is None:
-            self.store.set_corpus_fingerprint(sweep.id, fp)
-        elif sweep.corpus_fingerprint != fp:
-            log.warning(
-                "sweep %s: trial trained on corpus %s, sweep was on %s; losses are not comparable",
-                sweep.name,
-                fp,
-                sweep.corpus_fingerprint,
-            )
+        event = self.recorder.record(o)
+        if event is not None:
+            self._refresh(event=event)
 
     # --- progress and summary -------------------------------------------------------------
     def _refresh(self, event: str | None = None) -> None:
@@ -434,9 +335,10 @@ class SweepRunner:
             interrupted=interrupted,
             requeued=self.reclaimed,
             cancelled=cancelled,
-            retries=self.retries,
+            retries=self.recorder.retries,
             lost_leases=self.lost_leases,
-            duplicates_ignored=self.duplicates_ignored,
+            duplicates_ignored=self.recorder.duplicates_ignored,
+            results_written=self.recorder.written,
         )
 
 

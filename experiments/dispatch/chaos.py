@@ -61,3 +61,16 @@ def flaky_chinchilla(params: dict[str, Any], ctx: TrialContext) -> dict[str, flo
     result = chinchilla_toy({k: v for k, v in params.items() if k not in CHAOS_KEYS})
     _journal(folder, event="done", trial=tid, loss=result["loss"])
     return result
+
+
+def sleepy(params: dict[str, Any]) -> dict[str, float]:
+    """Sleeps `sleep_s` seconds, then succeeds: for timeouts and cancels."""
+    time.sleep(float(params.get("sleep_s", 60.0)))
+    return {"loss": 1.0, "cost": 1.0}
+
+
+def raises(params: dict[str, Any]) -> dict[str, float]:
+    """Raises the built-in exception named by `error` (MemoryError, ConnectionError ...)."""
+    import builtins
+
+    raise getattr(builtins, str(params["error"]))(f"injected {params['error']}")

@@ -15,12 +15,28 @@ lease must not lapse while the driver is merely busy.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+import uuid
 from collections.abc import Iterable
 
 from experiments.store.repository import Store
 
 log = logging.getLogger(__name__)
+
+LEASE_ENV = "CARBS_LEASE_SECONDS"
+DEFAULT_LEASE_S = 30.0
+
+
+def default_lease_s() -> float:
+    """Lease length: $CARBS_LEASE_SECONDS or 30 s. A dead driver's trials rerun after this."""
+    return float(os.environ.get(LEASE_ENV) or DEFAULT_LEASE_S)
+
+
+def driver_id() -> str:
+    """A name unique to this driver process (host, pid and a random tag against pid reuse)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class LeaseKeeper:

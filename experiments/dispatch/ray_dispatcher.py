@@ -1,8 +1,10 @@
 """Keep trials in flight on Ray: a local cluster started on demand, or an existing one by address.
 
 Each trial is one Ray task that asks for its own resources (CPUs, a GPU where the cluster has
-one, memory). Ray-level failures (worker or node died, task cancelled, timeout) come back as
-`infra` outcomes; the sweep loop retries those and never shows them to the optimizer.
+one, memory). Ray-level failures come back classified (`failures.classify_ray_error`): worker
+or node died, task cancelled, timeout are `infra` outcomes the sweep loop retries and never
+shows to the optimizer. The per-trial timeout counts from submission; the runner keeps no more
+trials in flight than the cluster fits (`capacity`), so queueing time stays small.
 """
 
 from __future__ import annotations
@@ -91,6 +93,8 @@ class RayDispatcher:
         n = int(res.get("CPU", 1) // max(self.resources.num_cpus, 1e-9))
         if self._num_gpus > 0:
             n = min(n, int(res.get("GPU", 0) // self._num_gpus))
+        if self.resources.memory_gb and res.get("memory"):
+            n = min(n, int(res["memory"] // (self.resources.memory_gb * 2**30)))
         return max(n, 1)
 
     @property
