@@ -41,6 +41,10 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         ),
         version="0.1.0",
         lifespan=lifespan,
+        # FastAPI's Swagger/ReDoc pages load their scripts from a CDN; the service must work
+        # offline, so the schema is served as JSON and rendered by our own /api-docs page.
+        docs_url=None,
+        redoc_url=None,
     )
     app.include_router(api.router)
     app.include_router(web.router)

@@ -66,3 +66,23 @@ def compare_page(request: Request, ctx: Ctx, names: str = "") -> HTMLResponse:
             "all": sorted(known),
         },
     )
+
+
+@router.get("/api-docs", response_class=HTMLResponse)
+def api_docs_page(request: Request) -> HTMLResponse:
+    """The API's operations from the OpenAPI schema, without any CDN-hosted viewer."""
+    schema = request.app.openapi()
+    ops = []
+    for path, methods in schema.get("paths", {}).items():
+        for method, op in methods.items():
+            ops.append(
+                {
+                    "method": method.upper(),
+                    "path": path,
+                    "summary": op.get("summary", ""),
+                    "description": op.get("description", ""),
+                    "auth": bool(op.get("security")),
+                    "params": [p["name"] for p in op.get("parameters", [])],
+                }
+            )
+    return templates.TemplateResponse(request, "api.html", {"ops": ops, "info": schema["info"]})

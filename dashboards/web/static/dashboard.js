@@ -5,7 +5,7 @@
   var P = window.CarbsPlot, esc = P.esc, fmt = P.fmt;
   var name = document.body.getAttribute("data-sweep");
   var api = "/api/sweeps/" + encodeURIComponent(name);
-  var POLL_MS = 3000, LIVE = { created: 1, queued: 1, running: 1 };
+  var POLL_MS = 2000, IDLE_POLL_MS = 8000, LIVE = { created: 1, queued: 1, running: 1 };
   var version = null, pinned = null, fitted = false;
 
   function getJSON(url) {
@@ -157,13 +157,14 @@
       drawSummary(sw);
       if (fr.version !== version) {
         version = fr.version;
+        fitted = false;  // new observations: the fit (once the sweep rests) is stale
         drawFrontier(fr);
         drawHyperparams(fr);
         getJSON(api + "/trials").then(function (r) { if (r.ok) drawTrials(r.body); });
         getJSON(api + "/curves").then(function (r) { if (r.ok) drawCurves(r.body); });
         if (!fitted && !LIVE[sw.status] && fr.points.length >= 3) loadFit();
       }
-      if (LIVE[sw.status]) setTimeout(refresh, POLL_MS);
+      setTimeout(refresh, LIVE[sw.status] ? POLL_MS : IDLE_POLL_MS);  // a resumed sweep comes alive again
     }).catch(function () { setTimeout(refresh, POLL_MS * 3); });
   }
 

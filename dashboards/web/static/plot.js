@@ -131,8 +131,11 @@
       });
     });
     if (opts.legend !== false) {
-      var lx = W - m.r - 150, ly = m.t + 4;
-      opts.series.filter(function (s) { return s.name; }).forEach(function (s, i) {
+      // bottom-left: on a cost-loss plot the frontier falls from top-left to bottom-right,
+      // and failed trials are drawn along the top, so this corner is the emptiest
+      var named = opts.series.filter(function (s) { return s.name; });
+      var lx = m.l + 8, ly = H - m.b - 6 - 15 * named.length;
+      named.forEach(function (s, i) {
         el("rect", { x: lx, y: ly + i * 15, width: 10, height: 10, fill: s.color }, svg);
         el("text", { x: lx + 14, y: ly + i * 15 + 9, "font-size": 10 }, svg).textContent = s.name;
       });
