@@ -153,6 +153,9 @@ class SweepRunner:
                 )
             self.store.transition_sweep(sid, SweepStatus.INTERRUPTED)
             self._refresh(event="interrupted: in-flight trials requeued; run again to resume")
+        except Exception:
+            self._abandon()
+            raise
         else:
             if cancelled:
                 self._refresh(event="cancelled: in-flight trials stopped")
@@ -163,6 +166,19 @@ class SweepRunner:
             self.keeper.stop()
             self.progress.close()
         return self._summary(interrupted, cancelled)
+
+    def _abandon(self) -> None:
+        """The loop failed (e.g. the database stayed down past the retry window): stop this
+        driver's Ray tasks so none runs on unowned, and hand their trials back if the store
+        answers; if it does not, their leases expire and any driver requeues them."""
+        ids = self.dispatcher.cancel_all()
+        self.keeper.clear()
+        for trial_id in ids:
+            try:
+                self.store.requeue(trial_id, "its driver failed; requeued", owner=self.driver)
+            except Exception:  # noqa: BLE001 - best effort; lease expiry is the fallback
+                log.warning("could not requeue trial id %s; its lease will expire", trial_id)
+                return
 
     def _loop(self) -> bool:
         """Until the sweep is complete (True: it was cancelled instead)."""
