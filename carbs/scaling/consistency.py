@@ -20,19 +20,67 @@ CostFn = Callable[[dict[str, Any]], float]
 HW_MULTIPLE = {"d_model": 64, "expert_hidden": 64, "ffn_hidden": 64, "d_ff": 64}
 
 
+def valid_value(p: Param, value: float) -> Any:
+    """`value` made valid for the large run, which may leave the search range.
+
+    Why: the search range bounds what small runs explored, not what a large run may use. A
+    parameter that scales cost (d_model, n_layers, tokens, ...) must grow past its search max
+    toward the target; only hard validity applies: integers, multiples, positivity and the
+    lower bound (n_layers >= 1, n_experts >= 1). Other numeric parameters keep their kind's
+    domain (a fraction stays in (0, 1), a log parameter positive) and their grid.
+    """
+    if p.kind == "categorical":
+        return value
+    v = float(value)
+    if not p.scales_cost:
+        if p.kind == "logit":
+            v = min(max(v, 1e-9), 1 - 1e-9)
+        elif p.kind == "log":
+            v = max(v, 1e-300)
+        return _on_grid(p, v, p.min if p.is_integer else None)
+    lo = p.min if p.min is not None else (1.0 if p.is_integer else 0.0)
+    return _on_grid(p, max(v, lo), lo)
+
+
+def _on_grid(p: Param, v: float, lo: float | None) -> Any:
+    if p.multiple_of:
+        m = p.multiple_of
+        r = round(v / m) * m
+        if lo is not None and r < lo:
+            r += m * math.ceil((lo - r) / m)
+        return int(max(r, m))
+    if p.is_integer:
+        r = round(v)
+        if lo is not None:
+            r = max(r, math.ceil(lo))
+        return int(r)
+    return v
+
+
+def in_range(p: Param, value: Any) -> bool:
+    """Whether a value lies inside the parameter's search range."""
+    if p.kind == "categorical":
+        return value in p.choices
+    v = float(value)
+    return (p.min is None or v >= p.min - 1e-12 * abs(p.min)) and (
+        p.max is None or v <= p.max + 1e-12 * abs(p.max)
+    )
+
+
 def legal_values(p: Param, centre: float, width: float = 1.2, n: int = 25) -> list[Any]:
-    """Legal values of `p` within exp(+-width) of `centre`, on its grid and hardware multiples."""
+    """Valid values of `p` within exp(+-width) of `centre`, on its grid and hardware multiples."""
     if p.kind == "categorical":
         return list(p.choices)
-    vals = {p.clamp(centre * math.exp(t)) for t in np.linspace(-width, width, n)}
+    vals = {valid_value(p, centre * math.exp(t)) for t in np.linspace(-width, width, n)}
     if p.is_integer:
         lo, hi = centre * math.exp(-width), centre * math.exp(width)
         step = p.multiple_of or 1
         if (hi - lo) / step < 60:
-            vals |= {p.clamp(v) for v in np.arange(math.floor(lo / step) * step, hi + step, step)}
+            grid = np.arange(math.floor(lo / step) * step, hi + step, step)
+            vals |= {valid_value(p, v) for v in grid}
     mult = HW_MULTIPLE.get(p.name)
     if mult and not p.multiple_of:
-        vals = {p.clamp(round(v / mult) * mult) if v >= mult else v for v in vals}
+        vals = {valid_value(p, round(v / mult) * mult) if v >= mult else v for v in vals}
     return sorted(vals)
 
 
@@ -78,7 +126,7 @@ def consistent_shape(
     names = list(shape_targets)
     cfg = dict(base)
     for n in names:
-        cfg[n] = space.param(n).clamp(shape_targets[n][0])
+        cfg[n] = valid_value(space.param(n), shape_targets[n][0])
 
     def score(c: dict[str, Any]) -> float:
         searched = {k: c[k] for k in space.names if k in c}

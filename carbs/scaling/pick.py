@@ -2,74 +2,44 @@
 
 Pipeline (each step bootstrapped as one resample of the trials, rows of weights refitted at
 once): frontier L(C) on the Pareto set -> nearness of each run to the frontier -> a law per
-scaled parameter fitted on near-frontier runs (not only Pareto points) -> a consistent config
-at the target (the size law fixes N, shape laws are matched on the legal grid, tokens are
-solved from the budget) -> a conservative learning rate below the fitted divergence cliff.
-Loss intervals come from the bootstrap, widened by the backtest error when that is larger.
+scaled parameter vs compute on near-frontier runs (shape) -> a joint response model
+L(N, D, settings) on all runs, whose Chinchilla part sets the size N_opt at the target and whose
+size-conditioned optima set the learning rate, batch size, ... at the picked N -> a consistent
+config (shape matched to N_opt on the valid grid, beyond the search range where the large run
+needs it, tokens from the budget) -> a learning rate on the conservative side of its optimum and
+outside the divergence boundary fitted on the failed runs. The loss is predicted by the joint
+model at the picked config; intervals come from the bootstrap, widened by the backtest error.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from carbs.scaling import huber as hb
 from carbs.scaling import laws
+from carbs.scaling.assemble import assemble_shape, base_config, range_warnings, solve_budget
 from carbs.scaling.backtest import backtest
-from carbs.scaling.consistency import consistent_shape, solve_tokens
+from carbs.scaling.divergence import Cliff, fit_cliff
 from carbs.scaling.frontier import fit_frontier_boot
-from carbs.scaling.hplaws import HPLaw, fit_failure, fit_hp_law, nearness_weights
+from carbs.scaling.hpchoice import LR_NAMES, choose_settings, lr_cliff
+from carbs.scaling.hplaws import HPLaw, fit_hp_law, nearness_weights, transform
 from carbs.scaling.hplaws import inverse as hplaws_inverse
+from carbs.scaling.response import ResponseFit, fit_response
+from carbs.scaling.result import LargeRunPick, band, jsonable
 from carbs.scaling.types import TrialPoint
 from carbs.space import SearchSpace
 
-LR_NAMES = ("learning_rate", "lr")
+__all__ = ["LargeRunPick", "pick_large_run", "jsonable"]
+
 TOKEN_NAMES = ("tokens", "train_tokens")
-SHAPE_NAMES = ("d_model", "n_layers", "n_heads", "n_kv_heads", "n_experts", "top_k",
-               "expert_hidden", "head_dim")  # fmt: skip
 MIN_POINTS = 3
 FEW_POINTS = 8
-LR_CONSERVATISM = 0.5  # pick this many bootstrap sds below the lr law's point estimate
-
-
-@dataclass
-class LargeRunPick:
-    """The large run: full config, predicted loss with a 90 % interval, every fit, warnings."""
-
-    params: dict[str, Any]
-    predicted_loss: float
-    predicted_loss_ci: tuple[float, float]
-    target_flops: float
-    fits: dict[str, Any] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "params": _jsonable(self.params),
-            "predicted_loss": float(self.predicted_loss),
-            "predicted_loss_ci": [float(v) for v in self.predicted_loss_ci],
-            "target_flops": float(self.target_flops),
-            "fits": _jsonable(self.fits),
-            "warnings": list(self.warnings),
-        }
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
+RESP_TAU = 3.0  # the joint model weights runs by nearness, over a wider band than the laws
+RESP_FLOOR = 0.05
 
 
 def _tokens_of(p: TrialPoint, key: str | None) -> float | None:
@@ -94,6 +64,7 @@ def pick_large_run(
     `cost_fn` prices a full config (e.g. models.accounting.training_flops_for_params); with it
     the shape is solved for consistency and tokens from the budget; without it each parameter
     follows its own law vs compute (warned). Needs >= 3 successful trials; < 8 is warned.
+    Failed trials (diverged runs) shape the learning-rate boundary.
     """
     if not (target_flops > 0):
         raise ValueError(f"target_flops must be positive, got {target_flops!r}")
@@ -138,7 +109,7 @@ def pick_large_run(
     tau = float(np.clip(1.5 * sd, 0.01, 0.05))
     W = counts * nearness_weights(excess, tau)
 
-    # 3. laws per scaled parameter (+ size and tokens per parameter)
+    # 3. laws per parameter vs compute (shape; fallbacks; plots) + size and tokens per param
     tok_key = next((k for k in TOKEN_NAMES if k in ok[0].params), None)
     hp: dict[str, HPLaw] = {}
     for prm in space.params:
@@ -150,60 +121,86 @@ def pick_large_run(
         hp[prm.name] = fit_hp_law(prm.name, prm, costs, vals, W, x0)
     toks = [_tokens_of(p, tok_key) for p in ok]
     have_tokens = all(t is not None and t > 0 for t in toks)
-    if have_tokens:
-        tarr = np.array(toks, float)
-        n_eff = costs / (6.0 * tarr)
+    tarr = np.array(toks, float) if have_tokens else None
+    n_eff = costs / (6.0 * tarr) if tarr is not None else None
+    if tarr is not None and n_eff is not None:
         hp["n_params"] = fit_hp_law("n_params", None, costs, n_eff, W, x0)
         hp["tokens_per_param"] = fit_hp_law("tokens_per_param", None, costs, tarr / n_eff, W, x0)
 
-    # 4. failure model on the learning-rate offset from its law
-    lr_key = next((k for k in LR_NAMES if k in hp), None)
-    failure = None
-    if lr_key is not None:
-        law = hp[lr_key]
-        z_ok = np.array([math.log(float(p.params[lr_key])) - law.z_at(p.cost)[0] for p in ok])
-        z_f = np.array([math.log(float(p.params[lr_key])) - law.z_at(p.cost)[0]
-                        for p in failed if lr_key in p.params])  # fmt: skip
-        failure = fit_failure(z_ok, z_f)
-        if not failure.observed:
-            warnings.append(
-                "no run diverged, so the divergence cliff is unobserved: the pick "
-                "keeps its learning rate no further above the law than any survivor"
-            )
-    elif failed:
-        warnings.append("runs failed but no learning-rate parameter was found to model it")
-
-    # 5. Chinchilla L(N, D) on the Pareto set: its N_opt sets the size (far steadier than a
-    # line through noisy sizes), and it predicts the loss of the picked (N, D)
+    # 4. Chinchilla L(N, D) on the Pareto set (a start for the joint model, and reported)
     chin = None
-    if have_tokens and n >= 5:
-        chin = _chinchilla_fits(costs, loss, np.array(toks, float), counts, fb.masks, target_flops)
-    n_target = None
-    if chin and "pareto" in chin:
-        n_target = chin["pareto"]["n_opt_at_target"]
-        lo_n, hi_n = chin["pareto"]["n_opt_at_target_ci90"]
-        if not (math.isfinite(n_target) and hi_n / max(lo_n, 1e-300) < 1e3):
-            n_target = None
-            warnings.append("Chinchilla fit too uncertain for the size; used the size law")
+    if tarr is not None and n >= 5:
+        chin = _chinchilla_fits(costs, loss, tarr, counts, fb.masks, target_flops)
 
-    # 6. the config
-    params, lr_info = _assemble(
-        ok, space, target_flops, hp, failure, lr_key, tok_key, cost_fn, warnings, n_target
-    )
+    # 5. the joint response model: size, data and size-conditioned optima of the settings
+    resp: ResponseFit | None = None
+    settings_names = _settings(space, ok, tok_key)
+    if tarr is not None and n_eff is not None and chin and "all" in chin:
+        settings_names = settings_names[: max(0, (n - 7) // 3)]
+        Z = np.array([[float(transform(space.param(s), np.array(p.params[s])))
+                       for s in settings_names] for p in ok]).reshape(n, len(settings_names))  # fmt: skip
+        start = np.array(list(chin["all"]["params"].values()), float)
+        w_fit = counts * np.maximum(nearness_weights(excess, RESP_TAU * tau), RESP_FLOOR)
+        resp = fit_response(n_eff, tarr, loss, Z, settings_names, w_fit, W[0], start)
 
-    # 6. predicted loss with bootstrap interval, widened by the backtest
+    # 6. the size at the target
+    n_target = _size_at_target(resp, chin, target_flops, warnings)
+
+    # 7. the config: shape and tokens, then settings at the picked size, then the budget again
+    lr_key = next((k for k in LR_NAMES if k in hp), None)
+    skip = {lr_key} | set(resp.hp_names if resp else ())
+    cfg = base_config(ok, space, target_flops, hp, skip)
+    cfg = assemble_shape(cfg, ok, space, target_flops, hp, tok_key, cost_fn, n_target, warnings)
+    if cost_fn is not None and tok_key in cfg:
+        n_pick = target_flops / (6.0 * float(cfg[tok_key]))
+    else:
+        n_pick = n_target or (float(hp["n_params"].value_at(target_flops)[0]) if "n_params" in hp
+                              else target_flops)  # fmt: skip
+    cliff = _cliff(resp, lr_key, space, ok, failed, n_eff, tok_key, hp, warnings)
+    size_for_cliff = n_pick if resp is not None else target_flops
+    settings = choose_settings(cfg, space, resp, hp, size_for_cliff, target_flops, lr_key, cliff,
+                               warnings)  # fmt: skip
+    if cost_fn is not None and tok_key is not None and tok_key in cfg:
+        solve_budget(cfg, space, cost_fn, target_flops, tok_key)
+        n_pick = target_flops / (6.0 * float(cfg[tok_key]))
+    searched = {k: cfg[k] for k in space.names if k in cfg}
+    if not space.is_feasible(searched):
+        warnings.append("the picked config violates a space constraint; check the laws")
+    warnings.extend(range_warnings(cfg, space))
+
+    # 8. predicted loss with bootstrap interval, widened by the backtest
     pred = fb.predict(np.array([target_flops]))[:, 0]
     pred_source = "frontier L(C)"
-    if chin and "pareto" in chin and tok_key in params and cost_fn is not None:
-        n_pick = target_flops / (6.0 * float(params[tok_key]))
+    if resp is not None and tok_key in cfg:
+        z = {s: float(transform(space.param(s), np.array(cfg[s]))) for s in resp.hp_names}
+        pred = resp.predict(n_pick, float(cfg[tok_key]), z)
+        pred_source = "joint response model at the picked N, tokens and settings"
+    elif chin and "pareto" in chin and tok_key in cfg and cost_fn is not None:
         pred = laws.chinchilla_predict(
-            chin["_boot_pareto"], np.array([n_pick]), np.array([float(params[tok_key])])
+            chin["_boot_pareto"], np.array([n_pick]), np.array([float(cfg[tok_key])])
         )[:, 0]
         pred_source = "Chinchilla L(N, D) at the picked N and tokens"
+    if resp is not None and chin and "pareto" in chin and tok_key in cfg:
+        # two structurally different fits (all runs with setting penalties; Pareto set only)
+        # disagree most where the space has shape effects N does not capture: average them
+        # in log and let the interval cover both
+        alt = laws.chinchilla_predict(chin["_boot_pareto"], np.array([n_pick]),
+                                      np.array([float(cfg[tok_key])]))[:, 0]  # fmt: skip
+        m = min(len(alt), len(pred))
+        pred = np.sqrt(pred[:m] * alt[:m])
+        pred_source += " averaged (geometric) with Chinchilla L(N, D) on the Pareto set"
+        cover = (
+            float(min(pred[0] ** 2 / alt[0], alt[0])),
+            float(max(pred[0] ** 2 / alt[0], alt[0])),
+        )
+    else:
+        cover = None
     point = float(pred[0])
-    lo, hi = (
-        (float(v) for v in np.quantile(pred[1:], [0.05, 0.95])) if n_bootstrap else (point, point)
-    )
+    boot_ci = [float(v) for v in np.quantile(pred[1:], [0.05, 0.95])] if n_bootstrap else None
+    lo, hi = boot_ci if boot_ci else (point, point)
+    lo, hi = min(lo, point), max(hi, point)
+    if cover is not None:
+        lo, hi = min(lo, cover[0]), max(hi, cover[1])
     bt = backtest(fc, fl)
     if bt.get("loss_rel_err_mean") is not None:
         e = float(bt["loss_rel_err_max"])
@@ -213,8 +210,83 @@ def pick_large_run(
     else:
         warnings.append("too few frontier points for a backtest; interval is bootstrap-only")
 
+    fits = _fits_dict(fb, fb_all, fc, fl, x0, hp, ok, costs, loss, counts, W, toks, failed,
+                      target_flops, max_cost, n, tau, bt)  # fmt: skip
+    fits["predicted_loss_bootstrap_ci90"] = boot_ci
+    fits["predicted_loss_source"] = pred_source
+    fits["learning_rate"] = settings.get(lr_key, {}) if lr_key else {}
+    fits["settings"] = settings
+    fits["failure"] = cliff.to_dict() if cliff else None
+    fits["size"] = {"n_target": n_target, "n_picked": n_pick, "measure": "cost / (6 tokens)"}
+    if resp is not None:
+        fits["response"] = resp.summary()
+    if chin:
+        chin.pop("_boot_pareto", None)
+        chin.pop("_boot_all", None)
+        fits["chinchilla"] = chin
+    return LargeRunPick(cfg, point, (lo, hi), target_flops, fits, warnings)
+
+
+def _settings(space: SearchSpace, ok: Sequence[TrialPoint], tok_key: str | None) -> list[str]:
+    """Numeric settings that do not scale cost and vary across runs, learning rate first."""
+    out = []
+    for p in space.params:
+        if p.kind == "categorical" or p.scales_cost or p.name == tok_key:
+            continue
+        vals = np.array([float(q.params.get(p.name, np.nan)) for q in ok])
+        if not np.all(np.isfinite(vals)) or (p.kind != "logit" and np.any(vals <= 0)):
+            continue
+        if float(np.std(transform(p, vals))) > 0.02:
+            out.append(p.name)
+    return sorted(out, key=lambda s: (s not in LR_NAMES, "batch" not in s))
+
+
+def _size_at_target(
+    resp: ResponseFit | None, chin: dict[str, Any] | None, target: float, warnings: list[str]
+) -> float | None:
+    """N_opt at the target from the joint model (else the Pareto Chinchilla fit), if steady."""
+    cands = []
+    if resp is not None:
+        nopt = laws.chinchilla_n_opt(resp.chin(), np.array([target]))[:, 0]
+        q = np.quantile(nopt[1:], [0.05, 0.95]) if len(nopt) > 2 else (nopt[0], nopt[0])
+        cands.append((float(nopt[0]), float(q[0]), float(q[1])))
+    if chin and "pareto" in chin:
+        c = chin["pareto"]
+        cands.append((c["n_opt_at_target"], *c["n_opt_at_target_ci90"]))
+    for v, lo, hi in cands:
+        if math.isfinite(v) and v > 0 and hi / max(lo, 1e-300) < 1e3:
+            return v
+    if cands:
+        warnings.append("Chinchilla fit too uncertain for the size; used the size law")
+    return None
+
+
+def _cliff(resp, lr_key, space, ok, failed, n_eff, tok_key, hp, warnings) -> Cliff | None:  # noqa: ANN001
+    """The divergence boundary: vs log N from the joint model, else vs log C from the law."""
+    if lr_key is None:
+        if failed:
+            warnings.append("runs failed but no learning-rate parameter was found to model it")
+        return None
+    fails = [p for p in failed if lr_key in p.params]
+    if resp is not None and lr_key in resp.hp_names and n_eff is not None:
+        f_tok = [_tokens_of(p, tok_key) for p in fails]
+        fails = [p for p, t in zip(fails, f_tok, strict=True) if t]
+        fn = np.log([p.cost / (6.0 * float(_tokens_of(p, tok_key))) for p in fails])
+        return lr_cliff(resp, lr_key, space, [p.params for p in ok], np.log(n_eff),
+                        [p.params for p in fails], np.asarray(fn, float))  # fmt: skip
+    if lr_key not in hp:
+        return None
+    law = hp[lr_key]
+    u_ok = np.array([math.log(float(p.params[lr_key])) - law.z_at(p.cost)[0] for p in ok])
+    u_f = np.array([math.log(float(p.params[lr_key])) - law.z_at(p.cost)[0] for p in fails])
+    return fit_cliff(u_ok, np.log([p.cost for p in ok]), u_f, np.log([p.cost for p in fails]))
+
+
+def _fits_dict(fb, fb_all, fc, fl, x0, hp, ok, costs, loss, counts, W, toks, failed, target,
+               max_cost, n, tau, bt) -> dict[str, Any]:  # noqa: ANN001  # fmt: skip
+    """Everything fitted, for reports and plots."""
     fits: dict[str, Any] = {
-        "target_flops": target_flops,
+        "target_flops": target,
         "n_points": n,
         "n_failed": len(failed),
         "frontier_pareto": {
@@ -225,14 +297,14 @@ def pick_large_run(
                 0.0,
                 int(fb.masks[0].sum()),
                 fb.theta[1:],
-            ).to_dict(),
+            ).to_dict(),  # fmt: skip
             "readable": laws.frontier_readable(fb.theta[0], x0),
             "log_C0": x0,
         },
         "frontier_all": {
             **laws.FitResult(
                 "frontier", ("a", "e", "alpha"), fb_all.theta[0], 0.0, len(fc), fb_all.theta[1:]
-            ).to_dict(),
+            ).to_dict(),  # fmt: skip
             "readable": laws.frontier_readable(fb_all.theta[0], x0),
             "log_C0": x0,
         },
@@ -240,52 +312,33 @@ def pick_large_run(
             "cost": fc.tolist(),
             "loss": fl.tolist(),
             "pareto": fb.masks[0].tolist(),
-        },
-        "predicted_loss_bootstrap_ci90": [float(v) for v in np.quantile(pred[1:], [0.05, 0.95])]
-        if n_bootstrap
-        else None,
+        },  # fmt: skip
         "nearness_tau": tau,
-        "laws": {k: v.summary(target_flops) for k, v in hp.items()},
-        "learning_rate": lr_info,
-        "failure": failure.to_dict() if failure else None,
+        "laws": {k: v.summary(target) for k, v in hp.items()},
         "backtest": bt,
     }
-    grid = np.exp(np.linspace(math.log(costs.min()), math.log(max(target_flops, max_cost)), 40))
+    grid = np.exp(np.linspace(math.log(costs.min()), math.log(max(target, max_cost)), 40))
     fb_pred = fb.predict(grid)
-    fits["frontier_pareto"]["band"] = _band(grid, fb_pred[0], fb_pred[1:])
+    fits["frontier_pareto"]["band"] = band(grid, fb_pred[0], fb_pred[1:])
+    t = np.array([v if v is not None else np.nan for v in toks], float)
     for k, law in hp.items():
         z = law.coef[:, :1] + law.coef[:, 1:2] * (np.log(grid)[None, :] - law.x0)
         v = hplaws_inverse(law.param, z)
-        fits["laws"][k]["band"] = _band(grid, v[0], v[1:])
-        fits["laws"][k]["observed"] = (
-            [float(p.params[k]) if k in p.params else None for p in ok]
-            if k not in ("n_params", "tokens_per_param")
-            else (
-                costs / (6.0 * np.array(toks, float))
-                if k == "n_params"
-                else np.array(toks, float) ** 2 * 6.0 / costs
-            ).tolist()
-        )
+        fits["laws"][k]["band"] = band(grid, v[0], v[1:])
+        if k == "n_params" and k not in ok[0].params:
+            obs = (costs / (6.0 * t)).tolist()
+        elif k == "tokens_per_param":
+            obs = (t**2 * 6.0 / costs).tolist()
+        else:
+            obs = [float(p.params[k]) if k in p.params else None for p in ok]
+        fits["laws"][k]["observed"] = obs
     fits["points"] = {
         "cost": costs.tolist(),
         "loss": loss.tolist(),
         "near_weight": (W[0] / counts[0]).tolist(),
         "failed_cost": [p.cost for p in failed],
     }
-    fits["predicted_loss_source"] = pred_source
-    if chin:
-        chin.pop("_boot_pareto", None)
-        chin.pop("_boot_all", None)
-        fits["chinchilla"] = chin
-    return LargeRunPick(params, point, (lo, hi), target_flops, fits, warnings)
-
-
-def _band(grid: np.ndarray, mid: np.ndarray, boot: np.ndarray) -> dict[str, list[float]]:
-    if len(boot) >= 2:
-        lo, hi = np.nanquantile(boot, [0.05, 0.95], axis=0)
-    else:
-        lo = hi = mid
-    return {"cost": grid.tolist(), "mid": mid.tolist(), "lo": lo.tolist(), "hi": hi.tolist()}
+    return fits
 
 
 def _pareto_rows(costs: np.ndarray, loss: np.ndarray) -> np.ndarray:
@@ -308,112 +361,6 @@ def _with_curves(
                 y.append(float(v))
                 parent.append(i)
     return np.array(c), np.array(y), counts[:, parent]
-
-
-def _assemble(ok, space, target, hp, failure, lr_key, tok_key, cost_fn, warnings, n_target=None):  # noqa: ANN001
-    """Build the full config from the laws at the target (see module docstring)."""
-    cfg: dict[str, Any] = dict(space.fixed)
-    # categorical params (and anything unlawed): copy from the costliest near-frontier run
-    ref = max(ok, key=lambda p: (p.cost, -float(p.loss)))
-    best_near = sorted(ok, key=lambda p: p.loss)[0] if ok else ref
-    for prm in space.params:
-        if prm.name not in hp:
-            cfg[prm.name] = ref.params.get(prm.name, best_near.params.get(prm.name))
-    for k, v in ref.params.items():
-        cfg.setdefault(k, v)
-    for prm in space.params:
-        if prm.name in hp and prm.name != lr_key:
-            cfg[prm.name] = prm.clamp(float(hp[prm.name].value_at(target)[0]))
-
-    lr_info: dict[str, Any] = {}
-    if lr_key is not None:
-        law = hp[lr_key]
-        z = law.z_at(target)
-        zsd = float(np.std(z[1:])) if len(z) > 2 else 0.5
-        z_pick = float(z[0]) - LR_CONSERVATISM * zsd
-        reasons = [f"law minus {LR_CONSERVATISM} bootstrap sd ({zsd:.3f} in log)"]
-        if failure is not None:
-            cap_off = failure.safe_offset(0.05) if failure.observed else failure.max_ok_offset
-            if z_pick > float(z[0]) + cap_off:
-                z_pick = float(z[0]) + cap_off
-                reasons.append("capped below the divergence cliff")
-            lr_info["p_fail_at_pick"] = failure.p_fail(z_pick - float(z[0]))
-        if zsd > math.log(2.0) / 1.645:
-            warnings.append(
-                "learning-rate law is uncertain at the target (90 % interval wider "
-                "than 2x either way); picked the conservative side"
-            )
-        cfg[lr_key] = space.param(lr_key).clamp(math.exp(z_pick))
-        lr_info.update(
-            {
-                "law_value": float(math.exp(z[0])),
-                "picked": cfg[lr_key],
-                "sd_log": zsd,
-                "reason": "; ".join(reasons),
-            }
-        )
-
-    shape = [p.name for p in space.params if p.name in hp and p.name != tok_key
-             and (p.scales_cost or p.name in SHAPE_NAMES)]  # fmt: skip
-    if cost_fn is not None and tok_key is not None and "n_params" in hp:
-        t_ref = 1e9
-
-        def size_fn(c: dict[str, Any]) -> float:
-            return cost_fn({**c, tok_key: t_ref}) / (6.0 * t_ref)
-
-        targets = {}
-        for s in shape:
-            law = hp[s]
-            sd = max(
-                law.resid_sd, float(np.std(law.z_at(target)[1:])) if len(law.coef) > 2 else 0.3, 0.1
-            )
-            targets[s] = (float(law.value_at(target)[0]), sd)
-        if n_target is None:
-            n_target = float(hp["n_params"].value_at(target)[0])
-        cfg, _ = consistent_shape(space, cfg, targets, n_target, 0.03, size_fn)
-        _fix_heads(cfg, ok)  # before pricing tokens: heads change the attention FLOPs
-        p_tok = space.param(tok_key) if tok_key in space.names else None
-        cfg[tok_key] = solve_tokens(cfg, cost_fn, target, p_tok, tok_key)
-        if p_tok is not None and not (p_tok.min or 0) <= cfg[tok_key] <= (p_tok.max or math.inf):
-            warnings.append(
-                f"{tok_key}={cfg[tok_key]:.3g} from the budget lies outside the "
-                f"search range [{p_tok.min}, {p_tok.max}] (kept: the budget rules)"
-            )
-        spent = cost_fn(cfg)
-        if abs(spent / target - 1) > 0.02:
-            warnings.append(
-                f"the picked config costs {spent:.3g} FLOPs, not the target "
-                f"{target:.3g}: the space's bounds limit the size"
-            )
-    else:
-        if cost_fn is None:
-            warnings.append(
-                "no cost_fn: each parameter follows its own law vs compute and the "
-                "budget is not enforced by a consistency solve"
-            )
-    _fix_heads(cfg, ok)
-    searched = {k: cfg[k] for k in space.names if k in cfg}
-    if not space.is_feasible(searched):
-        warnings.append("the picked config violates a space constraint; check the laws")
-    return cfg, lr_info
-
-
-def _fix_heads(cfg: dict[str, Any], ok: Sequence[TrialPoint]) -> None:
-    """Keep the trials' head size when n_heads is not searched, and heads dividing d_model."""
-    if "d_model" not in cfg or "n_heads" not in cfg:
-        return
-    d = int(cfg["d_model"])
-    if cfg.get("head_dim"):
-        return
-    hd = [int(p.params["d_model"]) // int(p.params["n_heads"]) for p in ok
-          if p.params.get("n_heads")]  # fmt: skip
-    head = int(np.median(hd)) if hd else 64
-    want = max(1, round(d / head))
-    kv = int(cfg.get("n_kv_heads") or 1)
-    cands = [h for h in range(1, d + 1) if d % h == 0 and (d // h) % 2 == 0 and h % kv == 0]
-    if not cands:
-        cands = [h for h in range(1, d + 1) if d % h == 0]
-    cfg["n_heads"] = min(cands, key=lambda h: (abs(math.log(h / want)), h))
 
 
 def _chinchilla_fits(costs, loss, toks, counts, masks, target):  # noqa: ANN001

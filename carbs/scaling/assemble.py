@@ -1,0 +1,141 @@
+"""Build the large run's shape and tokens: laws at the target, one consistent valid config.
+
+Why: the size law (or Chinchilla's N_opt) fixes how big the model is, the shape laws are matched
+as closely as the valid grid allows, and tokens are solved from the budget with the cost
+function, so the config costs exactly the target. Parameters that scale cost are not held to
+the search range: the large run is meant to be bigger than any small one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from carbs.scaling.consistency import consistent_shape, in_range, solve_tokens, valid_value
+from carbs.scaling.hplaws import HPLaw
+from carbs.scaling.types import TrialPoint
+from carbs.space import SearchSpace
+
+SHAPE_NAMES = ("d_model", "n_layers", "n_heads", "n_kv_heads", "n_experts", "top_k",
+               "expert_hidden", "head_dim")  # fmt: skip
+
+
+def base_config(
+    ok: Sequence[TrialPoint],
+    space: SearchSpace,
+    target: float,
+    hp: dict[str, HPLaw],
+    skip: set[str],
+) -> dict[str, Any]:
+    """Fixed values, each lawed parameter at its law's value, the rest from the costliest run."""
+    cfg: dict[str, Any] = dict(space.fixed)
+    ref = max(ok, key=lambda p: (p.cost, -float(p.loss or 0.0)))
+    for prm in space.params:
+        if prm.name not in hp:
+            cfg[prm.name] = ref.params.get(prm.name)
+    for k, v in ref.params.items():
+        cfg.setdefault(k, v)
+    for prm in space.params:
+        if prm.name in hp and prm.name not in skip:
+            cfg[prm.name] = valid_value(prm, float(hp[prm.name].value_at(target)[0]))
+    return cfg
+
+
+def assemble_shape(
+    cfg: dict[str, Any],
+    ok: Sequence[TrialPoint],
+    space: SearchSpace,
+    target: float,
+    hp: dict[str, HPLaw],
+    tok_key: str | None,
+    cost_fn: Callable[[dict[str, Any]], float] | None,
+    n_target: float | None,
+    warnings: list[str],
+) -> dict[str, Any]:
+    """Solve the shape for size `n_target` and tokens for the budget (needs cost_fn and tokens)."""
+    shape = [p.name for p in space.params if p.name in hp and p.name != tok_key
+             and (p.scales_cost or p.name in SHAPE_NAMES)]  # fmt: skip
+    if cost_fn is None or tok_key is None or "n_params" not in hp:
+        if cost_fn is None:
+            warnings.append(
+                "no cost_fn: each parameter follows its own law vs compute and the "
+                "budget is not enforced by a consistency solve"
+            )
+        fix_heads(cfg, ok)
+        return cfg
+    t_ref = 1e9
+
+    def size_fn(c: dict[str, Any]) -> float:
+        return cost_fn({**c, tok_key: t_ref}) / (6.0 * t_ref)
+
+    targets = {}
+    for s in shape:
+        law = hp[s]
+        boot_sd = float(np.std(law.z_at(target)[1:])) if len(law.coef) > 2 else 0.3
+        targets[s] = (float(law.value_at(target)[0]), max(law.resid_sd, boot_sd, 0.1))
+    if n_target is None:
+        n_target = float(hp["n_params"].value_at(target)[0])
+    cfg, _ = consistent_shape(space, cfg, targets, n_target, 0.03, size_fn)
+    fix_heads(cfg, ok)  # before pricing tokens: heads change the attention FLOPs
+    solve_budget(cfg, space, cost_fn, target, tok_key)
+    spent = cost_fn(cfg)
+    if abs(spent / target - 1) > 0.02:
+        warnings.append(
+            f"the picked config costs {spent:.3g} FLOPs, not the target {target:.3g}: "
+            "a hard limit of the shape blocks the size"
+        )
+    return cfg
+
+
+def solve_budget(
+    cfg: dict[str, Any],
+    space: SearchSpace,
+    cost_fn: Callable[[dict[str, Any]], float],
+    target: float,
+    tok_key: str,
+) -> None:
+    """Set tokens so the config costs the target (in place)."""
+    p_tok = space.param(tok_key) if tok_key in space.names else None
+    cfg[tok_key] = solve_tokens(cfg, cost_fn, target, p_tok, tok_key)
+
+
+def range_warnings(cfg: dict[str, Any], space: SearchSpace) -> list[str]:
+    """Name every picked value outside its search range (expected for what scales cost)."""
+    out = []
+    for p in space.params:
+        if p.name in cfg and not in_range(p, cfg[p.name]):
+            why = (
+                "it scales cost, so the large run extrapolates past the range"
+                if p.scales_cost
+                else "its law at the target says so; check this setting before launching"
+            )
+            out.append(
+                f"{p.name}={cfg[p.name]:.4g} lies outside the search range "
+                f"[{_g(p.min)}, {_g(p.max)}]: {why}"
+            )
+    return out
+
+
+def _g(v: float | None) -> str:
+    return "-" if v is None else f"{v:.4g}"
+
+
+def fix_heads(cfg: dict[str, Any], ok: Sequence[TrialPoint]) -> None:
+    """Keep the trials' head size when n_heads is not searched, and heads dividing d_model."""
+    if "d_model" not in cfg or "n_heads" not in cfg:
+        return
+    d = int(cfg["d_model"])
+    if cfg.get("head_dim"):
+        return
+    hd = [int(p.params["d_model"]) // int(p.params["n_heads"]) for p in ok
+          if p.params.get("n_heads")]  # fmt: skip
+    head = int(np.median(hd)) if hd else 64
+    want = max(1, round(d / head))
+    kv = int(cfg.get("n_kv_heads") or 1)
+    cands = [h for h in range(1, d + 1) if d % h == 0 and (d // h) % 2 == 0 and h % kv == 0]
+    if not cands:
+        cands = [h for h in range(1, d + 1) if d % h == 0]
+    cfg["n_heads"] = min(cands, key=lambda h: (abs(math.log(h / want)), h))

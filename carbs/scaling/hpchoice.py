@@ -1,0 +1,138 @@
+"""Settings that do not scale cost (learning rate, batch size, warmup, ...) at the large run.
+
+Why conditioned on size: the learning-rate optimum is set by the model's size (and batch by
+its data), so each setting is read off the joint response model at the picked N, not
+extrapolated on its own against compute. The learning rate then takes the conservative side:
+below the optimum by a share of its bootstrap spread (a rate too low costs a little, one too
+high can diverge), and never inside the fitted divergence boundary; with no divergence ever
+seen it stays at or below the optimum.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from carbs.scaling.consistency import valid_value
+from carbs.scaling.divergence import Cliff, fit_cliff
+from carbs.scaling.hplaws import HPLaw, transform
+from carbs.scaling.response import ResponseFit
+from carbs.space import SearchSpace
+
+LR_NAMES = ("learning_rate", "lr")
+LR_CONSERVATISM = 0.5  # bootstrap sds below the optimum
+MAX_SD = 1.5  # an optimum whose bootstrap sd (log units) exceeds this is not identified
+P_FAIL = 0.05
+
+
+def lr_cliff(
+    resp: ResponseFit,
+    lr_key: str,
+    space: SearchSpace,
+    ok_params: Sequence[dict[str, Any]],
+    ok_n: np.ndarray,
+    fail_params: Sequence[dict[str, Any]],
+    fail_n: np.ndarray,
+) -> Cliff:
+    """Fit the divergence boundary on offsets from the size-conditioned lr optimum."""
+    p = space.param(lr_key)
+
+    def offsets(ps: Sequence[dict[str, Any]], ns: np.ndarray) -> np.ndarray:
+        z = transform(p, np.array([float(q[lr_key]) for q in ps]))
+        opt = resp.hp(lr_key)[0, 0] + resp.hp(lr_key)[0, 1] * (ns - resp.n0)
+        return z - opt
+
+    return fit_cliff(offsets(ok_params, ok_n), ok_n, offsets(fail_params, fail_n), fail_n)
+
+
+def choose_settings(
+    cfg: dict[str, Any],
+    space: SearchSpace,
+    resp: ResponseFit | None,
+    hp: dict[str, HPLaw],
+    n_pick: float,
+    target: float,
+    lr_key: str | None,
+    cliff: Cliff | None,
+    warnings: list[str],
+) -> dict[str, Any]:
+    """Set each response-model setting in `cfg` (in place); returns what was decided and why."""
+    info: dict[str, Any] = {}
+    names = list(resp.hp_names) if resp is not None else []
+    if lr_key is not None and lr_key not in names and lr_key in hp:
+        names.append(lr_key)
+    for name in names:
+        p = space.param(name)
+        if resp is not None and name in resp.hp_names:
+            z = resp.optimum_z(name, n_pick)
+            source = f"joint response model at N={n_pick:.3g}"
+        else:
+            z = hp[name].z_at(target)
+            source = "law vs compute (no joint model)"
+        sd = float(np.std(z[1:])) if len(z) > 2 else 0.5
+        z0 = float(z[0])
+        entry: dict[str, Any] = {"optimum": _inv(p, z0), "sd_log": sd, "source": source}
+        if sd > MAX_SD and name in hp:
+            z0 = float(hp[name].z_at(target)[0])
+            sd = float(np.std(hp[name].z_at(target)[1:])) if len(hp[name].coef) > 2 else 0.5
+            entry["source"] = "law vs compute (joint optimum not identified)"
+            warnings.append(
+                f"{name}: its optimum is not identified by the runs (bootstrap sd "
+                f"{entry['sd_log']:.2f} in log); fell back to its law vs compute"
+            )
+        if name in hp and entry["source"].startswith("joint"):
+            # a second opinion: the setting's own law vs compute on near-frontier runs, combined
+            # by inverse bootstrap variance (the better-determined estimate dominates)
+            zl = hp[name].z_at(target)
+            z_law, sd_law = float(zl[0]), (float(np.std(zl[1:])) if len(zl) > 2 else 0.5)
+            entry["law_vs_compute"] = _inv(p, z_law)
+            wr, wl = 1.0 / max(sd, 0.02) ** 2, 1.0 / max(sd_law, 0.02) ** 2
+            z0 = (wr * float(z[0]) + wl * z_law) / (wr + wl)
+            sd = math.sqrt(1.0 / (wr + wl))
+            entry["combined"] = _inv(p, z0)
+        z_pick = z0
+        if name == lr_key:
+            z_pick, reasons = _conservative_lr(z0, sd, cliff, math.log(n_pick), warnings)
+            entry["reason"] = "; ".join(reasons)
+            if cliff is not None:
+                entry["p_fail_at_pick"] = cliff.p_fail(z_pick - z0, math.log(n_pick))
+        cfg[name] = valid_value(p, _inv(p, z_pick))
+        entry["picked"] = cfg[name]
+        info[name] = entry
+    return info
+
+
+def _conservative_lr(
+    z0: float, sd: float, cliff: Cliff | None, log_n: float, warnings: list[str]
+) -> tuple[float, list[str]]:
+    z = z0 - LR_CONSERVATISM * sd
+    reasons = [f"optimum minus {LR_CONSERVATISM} bootstrap sd ({sd:.3f} in log)"]
+    if cliff is not None:
+        cap = cliff.safe_offset(log_n, P_FAIL)
+        if z > z0 + cap:
+            z = z0 + cap
+            reasons.append(
+                f"capped {P_FAIL:.0%} below the divergence boundary"
+                if cliff.observed
+                else "capped at the optimum (no divergence observed)"
+            )
+    if not (cliff and cliff.observed):
+        warnings.append(
+            "no run diverged, so the divergence boundary is unobserved: the learning "
+            "rate stays at or below its size-conditioned optimum"
+        )
+    if sd > math.log(2.0) / 1.645:
+        warnings.append(
+            "learning-rate optimum is uncertain at the target (90 % interval wider "
+            "than 2x either way); picked the conservative side"
+        )
+    return z, reasons
+
+
+def _inv(p: Any, z: float) -> float:
+    if p.kind == "logit":
+        return 1.0 / (1.0 + math.exp(-z))
+    return math.exp(z)
