@@ -106,3 +106,27 @@ def test_generic_workload_without_cost_fn_follows_each_law() -> None:
     assert pick.params["opt"] == "b"
     assert pick.params["width"] > pts[-1].params["width"]
     assert pick.params["lr"] < pts[-1].params["lr"]
+
+
+def test_valid_value_lets_cost_scaling_params_pass_the_search_max() -> None:
+    from carbs.scaling.consistency import valid_value
+
+    d = Param("d_model", "log", 64, 1024, multiple_of=64, scales_cost=True)
+    assert valid_value(d, 5000.0) == 4992  # past max, still a multiple of 64
+    assert valid_value(d, 10.0) == 64  # the lower bound is a validity limit
+    frac = Param("warmup", "logit", 0.01, 0.2)
+    assert 0 < valid_value(frac, 1.5) < 1
+
+
+def test_divergence_boundary_is_fitted_between_survivors_and_failures() -> None:
+    from carbs.scaling.divergence import fit_cliff
+
+    rng = np.random.default_rng(0)
+    n_ok, n_f = rng.uniform(14, 18, 30), rng.uniform(14, 18, 6)
+    u_ok, u_f = rng.uniform(-1.5, 1.8, 30), rng.uniform(2.2, 3.0, 6)
+    cliff = fit_cliff(u_ok, n_ok, u_f, n_f)
+    assert cliff.observed and 1.7 < cliff.boundary(16.0) < 2.3
+    assert cliff.safe_offset(16.0) < cliff.boundary(16.0)
+    assert cliff.boundary(25.0) <= cliff.boundary(16.0) + 1e-12  # tilt never loosens it
+    none = fit_cliff(u_ok, n_ok, np.array([]), np.array([]))
+    assert not none.observed and none.safe_offset(20.0) == 0.0
