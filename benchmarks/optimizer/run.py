@@ -1,0 +1,142 @@
+"""Optimizer benchmark: suggest latency and cost-to-frontier against baselines.
+
+    python benchmarks/optimizer/run.py latency            # suggest time vs. #observations, 10-D
+    python benchmarks/optimizer/run.py quality --seeds 5  # cost to reach the frontier
+    python benchmarks/optimizer/run.py all
+
+Results are printed and written as JSON under benchmarks/results/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from benchmarks.optimizer.drivers import cost_to_frontier, run_native, run_optuna  # noqa: E402
+from benchmarks.optimizer.problems import make  # noqa: E402
+from carbs.bayes import CarbsOptimizer  # noqa: E402
+from carbs.optimizer import Observation  # noqa: E402
+from carbs.space import Param, SearchSpace  # noqa: E402
+
+
+def latency(sizes: list[int], steps: int) -> list[dict]:
+    """Cold suggest (fresh optimizer, replayed data: pays the full hyperparameter fit) and the
+    steady-state mean over `steps` observe+suggest rounds (warm hyperparameters, periodic refits
+    included), on a 10-D cost-aware problem."""
+    space = SearchSpace(
+        tuple(Param(f"x{i}", "linear", 0.0, 1.0, scale=0.25) for i in range(9))
+        + (Param("size", "log", 1.0, 1000.0, center=10.0),)
+    )
+    rng = np.random.default_rng(0)
+
+    def f(p: dict) -> tuple[float, float]:
+        x = np.array([p[f"x{i}"] for i in range(9)])
+        s = p["size"]
+        return float(1 + ((x - 0.3 - 0.05 * np.log10(s)) ** 2).sum() + 2 / s**0.5), float(s)
+
+    rows = []
+    for n in sizes:
+        obs = []
+        for _ in range(n):
+            p = {f"x{i}": float(rng.uniform()) for i in range(9)}
+            p["size"] = float(10 ** rng.uniform(0, 3))
+            loss, cost = f(p)
+            obs.append(Observation(p, cost, loss))
+        opt = CarbsOptimizer(space, seed=0)
+        for o in obs:
+            opt.observe(o)
+        t = time.perf_counter()
+        (s,) = opt.suggest(1)
+        cold = time.perf_counter() - t
+        times = []
+        for _ in range(steps):
+            loss, cost = f(s.params)
+            opt.observe(Observation(s.params, cost, loss, suggestion_id=s.suggestion_id))
+            t = time.perf_counter()
+            (s,) = opt.suggest(1)
+            times.append(time.perf_counter() - t)
+        row = {
+            "observations": n,
+            "cold_s": cold,
+            "steady_mean_s": statistics.mean(times),
+            "steady_median_s": statistics.median(times),
+            "steady_max_s": max(times),
+        }
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
+def quality(
+    problems: list[str], methods: list[str], seeds: int, trials: int, batch: int
+) -> list[dict]:
+    rows = []
+    for name in problems:
+        for method in methods:
+            costs, secs = [], []
+            for seed in range(seeds):
+                problem = make(name, seed)
+                if method in ("tpe", "gp"):
+                    trace = run_optuna(problem, method, seed, trials, batch)
+                elif method == "carbs_capped":  # the user states the largest cost they care about
+                    cap = {"max_suggestion_cost": 3 * max(problem.budgets)}
+                    trace = run_native(problem, "carbs", seed, trials, batch, cap)
+                else:
+                    trace = run_native(problem, method, seed, trials, batch)
+                costs.append(cost_to_frontier(trace, problem))
+                secs.append(trace.suggest_seconds)
+            med = statistics.median(costs)
+            row = {
+                "problem": name,
+                "method": method,
+                "median_cost_to_frontier": med,
+                "cost_to_frontier": costs,
+                "reached": sum(math.isfinite(c) for c in costs),
+                "seeds": seeds,
+                "trials": trials,
+                "batch": batch,
+                "suggest_seconds_per_trial": statistics.mean(secs) / trials,
+            }
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("what", choices=["latency", "quality", "all"])
+    ap.add_argument("--sizes", default="20,100,300,1000,2000")
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--problems", default="scaling_world,hartmann6,branin")
+    ap.add_argument("--methods", default="carbs,carbs_capped,tpe,gp,random")
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--trials", type=int, default=120)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1 avoids contention)")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks/results/optimizer.json"))
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    result: dict = {}
+    if a.what in ("latency", "all"):
+        result["latency"] = latency([int(s) for s in a.sizes.split(",")], a.steps)
+    if a.what in ("quality", "all"):
+        result["quality"] = quality(
+            a.problems.split(","), a.methods.split(","), a.seeds, a.trials, a.batch
+        )
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
