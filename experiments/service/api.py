@@ -67,8 +67,7 @@ class SubmitResponse(BaseModel):
 
 class CancelResponse(BaseModel):
     name: str
-    status: str
-    cancelled_trials: int | None = None
+    status: str = Field(description="`cancelled`, or `cancel_requested` while a driver stops")
 
 
 def spec_problems(exc: SpecError) -> list[SpecProblem]:
@@ -162,23 +161,14 @@ def cancel_sweep(ctx: Ctx, who: User, name: SweepName) -> CancelResponse:
     """Stop a sweep: in-flight trials are cancelled on Ray, pending ones marked cancelled."""
     sweep = require_sweep(ctx, name)
     require_owner(who, sweep)
-    if sweep.status in ("finished", "cancelled"):
-        raise HTTPException(409, f"sweep {name!r} is already {sweep.status}")
     outcome = ctx.scheduler.cancel(sweep.id, name)
+    if outcome == "not-found":
+        raise HTTPException(409, f"sweep {name!r} is already {sweep.status}")
     if outcome == "stopping":
-        # The runner stops at its next wait (after any suggestion in progress); answer within
-        # seconds either way: "cancelling" means the sweep turns `cancelled` shortly.
-        stopped = ctx.scheduler.wait_idle(name, timeout=5.0)
-        status = require_sweep(ctx, name).status if stopped else "cancelling"
-        return CancelResponse(name=name, status=status)
-    if outcome == "cancelled":
-        return CancelResponse(name=name, status="cancelled")
-    request_cancel = getattr(ctx.store, "request_cancel", None)
-    if request_cancel is not None and sweep.status == "running":
-        request_cancel(name)  # a runner in another process stops at its next poll
-        return CancelResponse(name=name, status="cancelling")
-    n = queries.mark_cancelled(ctx.store, sweep.id)
-    return CancelResponse(name=name, status="cancelled", cancelled_trials=n)
+        # The runner stops at its next loop iteration (after any suggestion in progress);
+        # answer within seconds either way: "cancel_requested" turns `cancelled` shortly.
+        ctx.scheduler.wait_idle(name, timeout=5.0)
+    return CancelResponse(name=name, status=require_sweep(ctx, name).status)
 
 
 @router.get("/whoami")
@@ -324,18 +314,21 @@ def predict(
         Query(description="compute budgets in FLOPs"),
     ],
 ) -> dict[str, Any]:
-    """Loss the fitted frontier predicts at each compute budget."""
+    """The best loss the fitted Pareto frontier predicts at each compute budget, and the large
+    run's own prediction (from the model the pick used) at the target."""
     sweep = require_sweep(ctx, name)
     if not flops or len(flops) > 100:
         raise HTTPException(422, "give between 1 and 100 `flops` values")
     try:
         _, pick = artifacts.current_pick(ctx.store, sweep, ctx.settings.fit_bootstrap)
-        losses = artifacts.predict(pick, flops)
+        predictions = artifacts.predict(pick, flops)
     except artifacts.FitUnavailable as exc:
         raise _unavailable(exc) from exc
     return {
-        "predictions": [{"flops": f, "loss": v} for f, v in zip(flops, losses, strict=True)],
+        "predictions": predictions,
+        "source": "Pareto frontier L(C) = E + A (C/C0)^-alpha, 90% bootstrap band",
         "target_flops": pick.target_flops,
+        "target_loss_source": (pick.fits or {}).get("predicted_loss_source"),
         "target_loss": pick.predicted_loss,
         "target_loss_ci90": list(pick.predicted_loss_ci),
     }

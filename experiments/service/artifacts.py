@@ -114,8 +114,9 @@ def scaling_plots(store: Store, sw: Sweep, cache: Path, n_bootstrap: int = 200) 
     return sorted(p for p in out.iterdir() if p.suffix in (".png", ".svg"))
 
 
-def predict(pick: Any, costs: list[float]) -> list[float | None]:
-    """Loss the fitted frontier predicts at each cost (FLOPs)."""
+def predict(pick: Any, costs: list[float]) -> list[dict[str, float | None]]:
+    """The fitted Pareto frontier L(C) at each cost (FLOPs): the best loss a run of that cost is
+    expected to reach, with the 90 % bootstrap band where the fit drew one (inside its grid)."""
     import numpy as np
 
     from carbs.scaling import laws
@@ -125,5 +126,20 @@ def predict(pick: Any, costs: list[float]) -> list[float | None]:
     if not prm or fr.get("log_C0") is None:
         raise FitUnavailable("the stored fit has no frontier law to predict with")
     theta = np.array([prm["a"], prm["e"], prm["alpha"]], float)
-    vals = laws.frontier_predict(theta, np.asarray(costs, float), float(fr["log_C0"]))[0]
-    return [float(v) if np.isfinite(v) else None for v in vals]
+    c = np.asarray(costs, float)
+    mid = laws.frontier_predict(theta, c, float(fr["log_C0"]))[0]
+    band = fr.get("band") or {}
+    lo = hi = [None] * len(c)
+    if band.get("cost"):
+        g = np.log(np.asarray(band["cost"], float))
+        inside = (np.log(c) >= g[0]) & (np.log(c) <= g[-1])
+        lo_v = np.interp(np.log(c), g, np.asarray(band["lo"], float))
+        hi_v = np.interp(np.log(c), g, np.asarray(band["hi"], float))
+        # bootstrap quantiles need not contain the point fit: widen to cover it (as the pick does)
+        lo_v, hi_v = np.minimum(lo_v, mid), np.maximum(hi_v, mid)
+        lo = [float(v) if ok else None for v, ok in zip(lo_v, inside, strict=True)]
+        hi = [float(v) if ok else None for v, ok in zip(hi_v, inside, strict=True)]
+    return [
+        {"flops": float(f), "loss": float(m) if np.isfinite(m) else None, "lo": a, "hi": b}
+        for f, m, a, b in zip(c, mid, lo, hi, strict=True)
+    ]

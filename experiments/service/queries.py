@@ -2,8 +2,7 @@
 
 Why here and not in the repository: these are presentation queries (one grouped count for the
 sweeps list, frontier points with their configs, curves); the repository stays the write path.
-The one write here, `mark_cancelled`, is the service's fallback for sweeps no runner of this
-process owns (for instance left `running` by a crashed server).
+Nothing here writes.
 """
 
 from __future__ import annotations
@@ -206,10 +205,3 @@ def observed_count(store: Store, sweep_id: int) -> int:
             )
             or 0
         )
-
-
-def mark_cancelled(store: Store, sweep_id: int) -> int:
-    """Fallback cancel: sweep `cancelled`, its unfinished trials too; returns trials cancelled."""
-    n = store.cancel_unfinished(sweep_id, "cancelled by the owner")
-    store.set_sweep_status(sweep_id, "cancelled")
-    return n

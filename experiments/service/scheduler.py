@@ -1,14 +1,12 @@
 """Run submitted sweeps in the service process: a small queue, one thread per running sweep.
 
 Why threads around the ordinary `SweepRunner`: the service must run exactly the loop `carbs run`
-runs (same resume-from-the-store semantics), only without a terminal. The database is the queue:
-a submitted sweep gets status `queued`, the scheduler starts queued sweeps while fewer than
-`max_running` run, and on shutdown puts its running sweeps back to `queued` (their in-flight
-trials requeued by the runner) so the next start resumes them.
-
-Stopping a runner from another thread: the runner already turns a KeyboardInterrupt raised in its
-wait loop into "cancel in-flight Ray tasks, requeue them, mark the sweep interrupted". The
-dispatcher handed to it raises exactly that when its stop event is set, within half a second.
+runs (same resume-from-the-store semantics, leases, cancel handling), only without a terminal.
+The database is the queue: a submitted sweep gets status `queued`, the scheduler starts queued
+sweeps while fewer than `max_running` run, and on shutdown stops its runners with
+`request_stop()` (in-flight trials requeued) and puts their sweeps back to `queued`, so the next
+start resumes them. A cancel goes through the store (`Store.request_cancel`), which every driver
+of the sweep, here or in another process, notices within one loop iteration.
 """
 
 from __future__ import annotations
@@ -26,26 +24,13 @@ from experiments.progress import SweepProgress
 from experiments.spec import SweepSpec
 from experiments.store.models import Sweep
 from experiments.store.repository import Store
+from experiments.store.sweep_status import SweepStatus
 
 log = logging.getLogger(__name__)
 
 QUEUED = "queued"
-CANCELLED = "cancelled"
 ERROR = "error"
-ACTIVE = ("queued", "running")
-
-
-class StoppableDispatcher(RayDispatcher):
-    """A RayDispatcher whose `wait` raises KeyboardInterrupt once `stop` is set."""
-
-    def __init__(self, *args: Any, stop: threading.Event, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.stop = stop
-
-    def wait(self, timeout: float = 1.0) -> list[Any]:
-        if self.stop.is_set():
-            raise KeyboardInterrupt
-        return super().wait(timeout=min(timeout, 0.5))
+ACTIVE = (QUEUED, SweepStatus.RUNNING, SweepStatus.CANCEL_REQUESTED)
 
 
 class LogProgress:
@@ -68,10 +53,10 @@ class LogProgress:
 @dataclass
 class Job:
     name: str
-    stop: threading.Event = field(default_factory=threading.Event)
-    reason: str | None = None  # "cancel" or "shutdown" once asked to stop
+    stop: threading.Event = field(default_factory=threading.Event)  # set on shutdown
     progress: LogProgress = field(default_factory=LogProgress)
     thread: threading.Thread | None = None
+    runner: Any = None  # the SweepRunner once built (guarded by the scheduler's lock)
 
 
 class Scheduler:
@@ -119,9 +104,9 @@ class Scheduler:
         with self._lock:
             jobs = list(self._jobs.values())
             for job in jobs:
-                if job.reason is None:
-                    job.reason = "shutdown"
                 job.stop.set()
+                if job.runner is not None:
+                    job.runner.request_stop()
         for job in jobs:
             if job.thread is not None:
                 job.thread.join(timeout)
@@ -163,22 +148,16 @@ class Scheduler:
         self._wake.set()
 
     def cancel(self, sweep_id: int, name: str) -> str:
-        """Cancel a sweep this scheduler runs or has queued.
-
-        Returns "stopping" (its runner thread will mark it `cancelled` within a second),
-        "cancelled" (it was only queued) or "not-here" (no runner of this process has it)."""
-        with self._lock:
-            job = self._jobs.get(name)
-            if job is not None:
-                job.reason = "cancel"
-                job.stop.set()
-                return "stopping"
-            sweep = self.store.get_sweep(name)
-            if sweep is not None and sweep.status == QUEUED:
-                self.store.cancel_unfinished(sweep_id, "cancelled by the owner")
-                self.store.set_sweep_status(sweep_id, CANCELLED)
-                return "cancelled"
-        return "not-here"
+        """Cancel a sweep. Returns "not-found" (no such sweep, or already finished/cancelled),
+        "stopping" (its runner here will mark it `cancelled` within a loop iteration) or
+        "cancelled" (nothing of this process ran it: the cancel was carried out at once; a
+        driver in another process finds its leases gone and stops)."""
+        if not self.store.request_cancel(name):
+            return "not-found"
+        if self.is_running(name):
+            return "stopping"
+        self.store.finish_cancel(sweep_id)
+        return "cancelled"
 
     def wait_idle(self, name: str, timeout: float) -> bool:
         """Block until `name` no longer runs here (for tests and graceful cancels)."""
@@ -246,32 +225,28 @@ class Scheduler:
                 update={"storage": self.store.url}
             )
             w = spec.workload
-            dispatcher = StoppableDispatcher(
+            dispatcher = RayDispatcher(
                 w.entrypoint,
                 TaskResources(w.num_cpus, w.num_gpus, w.memory_gb, w.timeout_s),
                 address=self.ray_address,
-                stop=job.stop,
             )
             dispatcher.start()
             runner = SweepRunner(
                 spec, sweep.spec_yaml, self.store, dispatcher, job.progress, owner=sweep.owner
             )
-            if not job.stop.is_set():
+            with self._lock:  # from here on, shutdown reaches the runner itself
+                job.runner = runner
+                stop_now = job.stop.is_set()
+            if not stop_now:
                 runner.run()
-            self._after_run(sweep.id, job)
+            if job.stop.is_set():  # shut down: resumed by the next service start
+                self.store.transition_sweep(sweep.id, QUEUED)
         except Exception as exc:  # noqa: BLE001 - reported on the sweep, never kills the service
             log.exception("sweep %s failed in the scheduler", job.name)
             self._errors[job.name] = f"{type(exc).__name__}: {exc}"
             if sweep is not None:
-                self.store.set_sweep_status(sweep.id, ERROR)
+                self.store.transition_sweep(sweep.id, ERROR)
         finally:
             with self._lock:
                 self._jobs.pop(job.name, None)
             self._wake.set()
-
-    def _after_run(self, sweep_id: int, job: Job) -> None:
-        if job.reason == "cancel":
-            self.store.cancel_unfinished(sweep_id, "cancelled by the owner")
-            self.store.set_sweep_status(sweep_id, CANCELLED)
-        elif job.reason == "shutdown":
-            self.store.set_sweep_status(sweep_id, QUEUED)  # resumed by the next service start

@@ -143,7 +143,10 @@ def test_fit_predict_and_export_use_one_stored_fit(live_server: LiveServer) -> N
     seed_sweep(live_server.storage, "fx", "alice")
     with live_server.client() as c:
         fit = c.get("/api/sweeps/fx/fit").json()
-        pred = c.get("/api/sweeps/fx/predict", params={"flops": [1e15, 1e20]}).json()
+        fr = c.get("/api/sweeps/fx/frontier").json()
+        front = sorted((p for p in fr["points"] if p["frontier"]), key=lambda p: p["cost"])
+        costs = [p["cost"] for p in front] + [1e20]
+        pred = c.get("/api/sweeps/fx/predict", params={"flops": costs}).json()
         export = c.get("/api/sweeps/fx/export/yaml")
         listed = c.get("/api/sweeps/fx/exports").json()
         again = c.get(listed["exports"][0]["url"])
@@ -153,9 +156,12 @@ def test_fit_predict_and_export_use_one_stored_fit(live_server: LiveServer) -> N
     assert lo <= fit["predicted_loss"] <= hi
     assert refit["fit_id"] == fit["fit_id"]  # nothing new observed: no refit
     assert set(fit["params"]) == {"n_params", "tokens", "learning_rate"}
-    p15, p20 = (p["loss"] for p in pred["predictions"])
-    assert p20 < p15  # more compute, lower predicted loss
-    assert abs(p20 - fit["predicted_loss"]) < 1e-9
+    losses = [p["loss"] for p in pred["predictions"]]
+    assert losses == sorted(losses, reverse=True)  # more compute, lower frontier loss
+    for p, q in zip(front, pred["predictions"], strict=False):  # the law fits its own points
+        assert abs(q["loss"] - p["loss"]) / p["loss"] < 0.1
+        assert q["lo"] is None or q["lo"] <= q["loss"] <= q["hi"]
+    assert pred["target_loss"] == fit["predicted_loss"]
     assert export.status_code == 200
     assert export.headers["content-disposition"] == 'attachment; filename="fx-large_run.yaml"'
     assert yaml.safe_load(export.text)["params"] == fit["params"]

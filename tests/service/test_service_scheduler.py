@@ -38,7 +38,7 @@ def test_cancel_stops_a_running_sweep_and_cancels_its_trials(running_server: Liv
         wait_for(lambda: c.get("/api/sweeps/svc-cancel").json()["n_trials"] >= 4, timeout=60)
         assert bob.post("/api/sweeps/svc-cancel/cancel").status_code == 403
         r = c.post("/api/sweeps/svc-cancel/cancel")
-        assert r.status_code == 200 and r.json()["status"] in ("cancelled", "cancelling")
+        assert r.status_code == 200 and r.json()["status"] in ("cancelled", "cancel_requested")
         wait_for(lambda: _status(c, "svc-cancel") == "cancelled", timeout=60)
         counts = c.get("/api/sweeps/svc-cancel").json()["counts"]
     assert counts.get(TrialStatus.PENDING, 0) == 0 and counts.get(TrialStatus.RUNNING, 0) == 0

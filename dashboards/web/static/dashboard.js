@@ -5,7 +5,7 @@
   var P = window.CarbsPlot, esc = P.esc, fmt = P.fmt;
   var name = document.body.getAttribute("data-sweep");
   var api = "/api/sweeps/" + encodeURIComponent(name);
-  var POLL_MS = 2000, IDLE_POLL_MS = 8000, LIVE = { created: 1, queued: 1, running: 1 };
+  var POLL_MS = 2000, IDLE_POLL_MS = 8000, LIVE = { created: 1, queued: 1, running: 1, cancel_requested: 1 };
   var version = null, pinned = null, fitted = false;
 
   function getJSON(url) {
