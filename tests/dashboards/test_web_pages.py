@@ -55,6 +55,16 @@ def test_sweeps_page_lists_every_sweep_with_counts(service: tuple[str, str]) -> 
     assert '<a href="/sweeps/first">first</a>' in page
     assert '<a href="/sweeps/second">second</a>' in page
     assert "2.5000" in page  # best loss of `first`
+    assert 'http-equiv="refresh"' not in page  # nothing live: no reloading
+
+
+def test_sweeps_page_reloads_itself_while_a_sweep_is_live(service: tuple[str, str]) -> None:
+    url, storage = service
+    _store_sweep(storage, "live", "", [3.0])
+    store = Store(storage)
+    store.set_sweep_status(store.require_sweep("live").id, "running")
+    store.dispose()
+    assert 'http-equiv="refresh"' in httpx.get(url + "/").text
 
 
 def test_sweep_page_has_every_panel_and_escapes_user_text(service: tuple[str, str]) -> None:
