@@ -2,8 +2,8 @@
 driver killed twice with SIGKILL, two drivers finishing it side by side, and (on PostgreSQL) the
 database server restarted mid-sweep. Every trial must be accounted for exactly once.
 
-The drivers are real `carbs run` processes connected to the test session's Ray cluster by
-address; workers are killed from inside the workload (`experiments.dispatch.chaos`).
+The drivers are real `carbs run` processes that join a Ray cluster by address (started once for
+this module); workers are killed from inside the workload (`experiments.dispatch.chaos`).
 """
 
 from __future__ import annotations
@@ -101,12 +101,60 @@ def chaos_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
         admin.dispose()
 
 
+# --- a Ray cluster of its own ----------------------------------------------------------------
+_CLUSTER = """
+import json, os, sys, ray
+ray.init(num_cpus={cpus}, include_dashboard=False, log_to_driver=False, configure_logging=False)
+auth = {{k: v for k, v in os.environ.items() if k.startswith("RAY_AUTH")}}  # token mode, if on
+print(json.dumps([ray.get_runtime_context().gcs_address, auth]), flush=True)
+sys.stdin.read()  # lives until the test closes our stdin
+"""
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[tuple[str, dict[str, str]]]:
+    """A Ray cluster in a helper process, for drivers to join by address. Four CPU slots on any
+    machine (the trials sleep), so two drivers of 2 trials each never wait on each other's
+    workers; the cluster lives and dies with the helper process. Yields (address, the
+    environment a driver needs to join it)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CLUSTER.format(cpus=4)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        line = proc.stdout.readline().strip() if proc.stdout else ""
+        assert line, "the helper Ray cluster did not start"
+        address, env = json.loads(line)
+        yield address, env
+    finally:
+        if proc.stdin:
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # anything the cluster left behind
+        except ProcessLookupError:
+            pass
+
+
 # --- drivers ------------------------------------------------------------------------------
 class Driver:
     """One `carbs run` process in its own session (so stray children can be cleaned up)."""
 
-    def __init__(self, spec: Path, address: str, log: Path) -> None:
-        env = {**os.environ, "CARBS_LEASE_SECONDS": str(LEASE_S), "PYTHONPATH": str(REPO)}
+    def __init__(self, spec: Path, cluster: tuple[str, dict[str, str]], log: Path) -> None:
+        address, ray_env = cluster
+        env = {
+            **os.environ,
+            **ray_env,
+            "CARBS_LEASE_SECONDS": str(LEASE_S),
+            "PYTHONPATH": str(REPO),
+        }
         self.log = log
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "experiments.cli", "run", str(spec), "--address", address]
@@ -195,11 +243,9 @@ def account(rows: list[Trial], chaos_dir: Path) -> dict[str, int]:
 @pytest.mark.slow
 @pytest.mark.timeout(400)
 def test_sweep_survives_worker_kills_driver_kills_and_database_restart(
-    ray_local: None, chaos_store_url: str, tmp_path: Path
+    ray_cluster: tuple[str, dict[str, str]], chaos_store_url: str, tmp_path: Path
 ) -> None:
-    import ray
-
-    address = ray.get_runtime_context().gcs_address
+    address = ray_cluster
     chaos_dir = tmp_path / "chaos"
     chaos_dir.mkdir()
     spec = tmp_path / "chaos.yaml"
@@ -246,3 +292,6 @@ def test_sweep_survives_worker_kills_driver_kills_and_database_restart(
     assert figures["lost"] == 0 and figures["duplicated"] == 0
     assert figures["worker_kills"] >= 0.2 * N_TRIALS
     assert figures["retries"] >= figures["worker_kills"]
+    # a driver kill redoes at most the trials it had in flight (parallel_trials = 2 each)
+    redone = figures["executions_started"] - N_TRIALS - figures["worker_kills"]
+    assert 0 <= redone <= 2 * 2

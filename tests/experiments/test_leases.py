@@ -154,3 +154,16 @@ def test_lease_keeper_renews_in_the_background_and_reports_lost_leases(store_url
             lost = keeper.take_lost()
             time.sleep(0.05)
         assert lost == {b.id} and keeper.held == {a.id}
+
+
+def test_sweeps_sharing_a_database_never_touch_each_others_trials(store_url: str) -> None:
+    store = Store(store_url)
+    a, b = _sweep(store, "team-a", 2), _sweep(store, "team-b", 2)
+    store.claim_trials(b, "driver-b", 2, lease_s=0.1)
+    time.sleep(0.3)
+    assert store.reclaim_expired(a, max_attempts=3) == (0, 0)  # b's expired leases stay b's
+    got = store.claim_trials(a, "driver-a", 10, lease_s=30)
+    assert {t.sweep_id for t in got} == {a} and len(got) == 2
+    assert store.request_cancel("team-a")
+    assert store.status_counts(b) == {TrialStatus.RUNNING: 2}
+    assert store.reclaim_expired(b, max_attempts=3) == (2, 0)
