@@ -147,8 +147,23 @@ class GroupedExperts(nn.Module):
         impl = self.impl
         if impl == "auto":
             impl = "grouped" if grouped_mm_supported(x, self.w_in) else "loop"
-        gate, up = grouped_matmul(x, self.w_in, counts, impl).chunk(2, dim=-1)
-        return grouped_matmul(F.silu(gate) * up, self.w_out, counts, impl)
+        if impl == "loop":  # whole GLU per expert slice: one concatenation instead of two
+            chunks = x.split(counts.tolist())
+            return torch.cat(
+                [self._glu(c, self.w_in[e], self.w_out[e]) for e, c in enumerate(chunks)]
+            )
+        return self._glu(x, self.w_in, self.w_out, counts)
+
+    @staticmethod
+    def _glu(
+        x: torch.Tensor, w_in: torch.Tensor, w_out: torch.Tensor, counts: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """silu(x w1) * (x v1) w2: one expert's weights, or all experts grouped by `counts`."""
+        if counts is None:
+            gate, up = (x @ w_in).chunk(2, dim=-1)
+            return (F.silu(gate) * up) @ w_out
+        gate, up = grouped_matmul(x, w_in, counts, "grouped").chunk(2, dim=-1)
+        return grouped_matmul(F.silu(gate) * up, w_out, counts, "grouped")
 
 
 class MoEFeedForward(nn.Module):

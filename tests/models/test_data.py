@@ -65,3 +65,26 @@ def test_batches_are_next_token_shifted_windows():
     batches = data.eval_batches(tokens, 3, 16, max_tokens=160)
     assert sum(b[0].shape[0] for b in batches) == 10
     assert torch.equal(batches[0][0][1], torch.arange(16, 32))
+
+
+def _build_tokenizer(corpus: str, cache: str, vocab: int) -> list[int]:
+    import os
+
+    os.environ["CARBS_CACHE_DIR"] = cache
+    from models import data as child_data
+
+    tok = child_data.get_tokenizer(child_data.load_documents(corpus), vocab)
+    return tok.encode("import os\nprint(os.getcwd())").ids
+
+
+@pytest.mark.slow
+def test_two_processes_building_the_same_tokenizer_leave_one_complete_file(small_corpus, tmp_path):
+    import multiprocessing
+
+    cache = tmp_path / "shared_cache"
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        ids = pool.starmap(_build_tokenizer, [(str(small_corpus), str(cache), 384)] * 2)
+    assert ids[0] == ids[1]
+    files = sorted(p.name for p in (cache / "tokenizers").iterdir())
+    assert len(files) == 1 and files[0].endswith("-384.json")
