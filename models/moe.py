@@ -105,7 +105,7 @@ def grouped_matmul(
         offsets = counts.cumsum(0).to(torch.int32)
         return _ContiguousGrad.apply(torch._grouped_mm(x.to(dtype), w.to(dtype), offs=offsets))
     chunks = x.split(counts.tolist())
-    return torch.cat([chunk @ w[e] for e, chunk in enumerate(chunks)])
+    return torch.cat([chunk @ w_e for chunk, w_e in zip(chunks, w.unbind(0), strict=True)])
 
 
 def moe_dispatch(
@@ -148,9 +148,11 @@ class GroupedExperts(nn.Module):
         if impl == "auto":
             impl = "grouped" if grouped_mm_supported(x, self.w_in) else "loop"
         if impl == "loop":  # whole GLU per expert slice: one concatenation instead of two
+            # unbind, not w[e]: its backward stacks once instead of zero-filling E full tensors.
+            pairs = zip(self.w_in.unbind(0), self.w_out.unbind(0), strict=True)
             chunks = x.split(counts.tolist())
             return torch.cat(
-                [self._glu(c, self.w_in[e], self.w_out[e]) for e, c in enumerate(chunks)]
+                [self._glu(c, w1, w2) for c, (w1, w2) in zip(chunks, pairs, strict=True)]
             )
         return self._glu(x, self.w_in, self.w_out, counts)
 
