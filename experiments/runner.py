@@ -130,7 +130,9 @@ class SweepRunner:
             self.progress.close()
             return self._summary(interrupted=False, cancelled=True)
         self._reclaim(force=True)
-        self.store.transition_sweep(sid, SweepStatus.RUNNING)
+        # a finished cancel does not block a new explicit run: the sweep continues (its
+        # cancelled trials do not count against the budget); a pending request is honoured
+        self.store.transition_sweep(sid, SweepStatus.RUNNING, unless=[SweepStatus.CANCEL_REQUESTED])
         self._refresh(
             event=(
                 f"resumed; {self.reclaimed} trial(s) of a stopped driver requeued"
@@ -194,9 +196,8 @@ class SweepRunner:
             if not self.dispatcher.in_flight:
                 if started == 0 and self._complete():
                     return False
-                self._stop.wait(
-                    self.poll_s
-                )  # others' trials still run; wait for them or their leases
+                # other drivers' trials still run: wait for them, or for their leases to expire
+                self._stop.wait(self.poll_s)
                 continue
             for outcome in self.dispatcher.wait(timeout=self.poll_s):
                 self._record(outcome)

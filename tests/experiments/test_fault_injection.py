@@ -147,7 +147,9 @@ def ray_cluster() -> Iterator[tuple[str, dict[str, str]]]:
 class Driver:
     """One `carbs run` process in its own session (so stray children can be cleaned up)."""
 
-    def __init__(self, spec: Path, cluster: tuple[str, dict[str, str]], log: Path) -> None:
+    def __init__(
+        self, spec: Path, cluster: tuple[str, dict[str, str]], log: Path, command: str = "run"
+    ) -> None:
         address, ray_env = cluster
         env = {
             **os.environ,
@@ -157,7 +159,7 @@ class Driver:
         }
         self.log = log
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "experiments.cli", "run", str(spec), "--address", address]
+            [sys.executable, "-m", "experiments.cli", command, str(spec), "--address", address]
             + ["--no-progress", "--out", str(spec.parent / "runs")],
             cwd=REPO,
             env=env,
@@ -245,7 +247,7 @@ def account(rows: list[Trial], chaos_dir: Path) -> dict[str, int]:
 def test_sweep_survives_worker_kills_driver_kills_and_database_restart(
     ray_cluster: tuple[str, dict[str, str]], chaos_store_url: str, tmp_path: Path
 ) -> None:
-    address = ray_cluster
+    cluster = ray_cluster
     chaos_dir = tmp_path / "chaos"
     chaos_dir.mkdir()
     spec = tmp_path / "chaos.yaml"
@@ -259,11 +261,11 @@ def test_sweep_survives_worker_kills_driver_kills_and_database_restart(
     t0 = time.monotonic()
     try:
         # 1. first driver, SIGKILLed mid-trial
-        drivers.append(Driver(spec, address, tmp_path / "driver1.log"))
+        drivers.append(Driver(spec, cluster, tmp_path / "driver1.log"))
         _wait_for(_mid_trial(store, 12), 150, "12 finished trials", drivers[-1:])
         drivers[-1].sigkill()
         # 2. second driver resumes from SQL; PostgreSQL is restarted under it; SIGKILLed too
-        drivers.append(Driver(spec, address, tmp_path / "driver2.log"))
+        drivers.append(Driver(spec, cluster, tmp_path / "driver2.log", command="resume"))
         if on_postgres:
             _wait_for(lambda: _finished(store) >= 18, 150, "18 finished trials", drivers[-1:])
             try:
@@ -273,7 +275,7 @@ def test_sweep_survives_worker_kills_driver_kills_and_database_restart(
         _wait_for(_mid_trial(store, 28), 150, "28 finished trials", drivers[-1:])
         drivers[-1].sigkill()
         # 3. two drivers at once finish the sweep; neither may hand out a trial the other runs
-        last = [Driver(spec, address, tmp_path / f"driver{i}.log") for i in (3, 4)]
+        last = [Driver(spec, cluster, tmp_path / f"driver{i}.log") for i in (3, 4)]
         drivers += last
         for d in last:
             d.proc.wait(timeout=240)

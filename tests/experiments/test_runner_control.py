@@ -96,19 +96,21 @@ def test_request_stop_from_another_thread_requeues_in_flight_trials(
     assert rows and all(t.status == TrialStatus.PENDING and t.lease_owner is None for t in rows)
 
 
-def test_runner_started_on_a_cancel_requested_sweep_finishes_the_cancel(
-    tmp_path: Path,
+@pytest.mark.slow
+def test_a_pending_cancel_is_honoured_at_start_and_a_later_run_continues_the_sweep(
+    ray_local: None, tmp_path: Path
 ) -> None:
     store = Store(f"sqlite:///{tmp_path / 's.db'}")
-    text = SPEC.format(name="late", url=store.url, chaos_dir=tmp_path, sleep_s=0, n=5)
-    spec = parse_spec(text, "late.yaml")
-    dispatcher = RayDispatcher(spec.workload.entrypoint, TaskResources(num_cpus=1))  # not started
-    runner = SweepRunner(spec, text, store, dispatcher, PlainProgress())
-    store.create_trials(runner.sweep.id, [({"n_params": 1e7}, None)])
+    first = _runner(tmp_path, store, "late", n=2, sleep_s=0.05)
+    store.create_trials(first.sweep.id, [({"n_params": 1e7, "tokens": 1e8}, None)])
     assert store.request_cancel("late")
-    summary = runner.run()
-    assert summary.cancelled and store.sweep_status(runner.sweep.id) == SweepStatus.CANCELLED
-    assert store.status_counts(runner.sweep.id) == {TrialStatus.CANCELLED: 1}
+    summary = first.run()
+    assert summary.cancelled and store.sweep_status(first.sweep.id) == SweepStatus.CANCELLED
+    assert store.status_counts(first.sweep.id) == {TrialStatus.CANCELLED: 1}
+    # running it again on purpose resumes it: cancelled trials do not use up the budget
+    again = _runner(tmp_path, store, "late", n=2, sleep_s=0.05).run()
+    assert not again.cancelled and again.trials_finished == 2
+    assert store.sweep_status(first.sweep.id) == SweepStatus.FINISHED
 
 
 @pytest.mark.slow
