@@ -12,10 +12,16 @@ from carbs.space import SearchSpace
 OptimizerFactory = Callable[..., Optimizer]
 
 
-def _carbs(space: SearchSpace, seed: int = 0, **settings: Any) -> Optimizer:
+def _carbs(
+    space: SearchSpace, seed: int = 0, max_cost: float | None = None, **settings: Any
+) -> Optimizer:
+    """The BoTorch CARBS optimizer; `max_cost` (a sweep's per-trial cost limit) becomes its
+    `max_suggestion_cost` mask unless the settings name one."""
     # imported lazily: BoTorch takes seconds to import and the baselines do not need it
     from carbs.bayes import CarbsOptimizer
 
+    if max_cost is not None:
+        settings.setdefault("max_suggestion_cost", max_cost)
     return CarbsOptimizer(space, seed=seed, **settings)
 
 

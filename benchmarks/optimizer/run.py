@@ -78,13 +78,27 @@ def latency(sizes: list[int], steps: int) -> list[dict]:
     return rows
 
 
+TOLERANCES = (0.01, 0.02, 0.05)
+
+
+def final_gaps(trace, problem) -> list[float]:
+    """Per budget C: min over trials costing <= C of true loss / frontier(C) - 1."""
+    c = np.asarray(trace.costs)
+    y = np.asarray(trace.true_losses)
+    out = []
+    for b in problem.budgets:
+        m = (c <= b) & np.isfinite(y)
+        out.append(float((y[m] / problem.frontier(b) - 1).min()) if m.any() else math.inf)
+    return out
+
+
 def quality(
     problems: list[str], methods: list[str], seeds: int, trials: int, batch: int
 ) -> list[dict]:
     rows = []
     for name in problems:
         for method in methods:
-            costs, secs = [], []
+            costs, secs, by_tol, gaps = [], [], {t: [] for t in TOLERANCES}, []
             for seed in range(seeds):
                 problem = make(name, seed)
                 if method in ("tpe", "gp"):
@@ -95,6 +109,9 @@ def quality(
                 else:
                     trace = run_native(problem, method, seed, trials, batch)
                 costs.append(cost_to_frontier(trace, problem))
+                for t in TOLERANCES:
+                    by_tol[t].append(cost_to_frontier(trace, problem, tol=t))
+                gaps.append(final_gaps(trace, problem))
                 secs.append(trace.suggest_seconds)
             med = statistics.median(costs)
             row = {

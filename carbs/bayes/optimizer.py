@@ -10,6 +10,7 @@ suggestion.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -114,6 +115,10 @@ class CarbsOptimizer:
             return self._fitted[1]
         anchor = anchor_count(n, self.settings.refit_fraction)
         hyper = self._anchor_hyper.get(anchor)
+        memo_key = self._memo_key(anchor) if hyper is None else None
+        if hyper is None and memo_key in _ANCHOR_MEMO:
+            hyper = _ANCHOR_MEMO[memo_key]
+            self._anchor_hyper = {anchor: hyper}
         if hyper is None:
             prefix = self.observations[:anchor]
             s_prefix = [o for o in prefix if _is_success(o)]
@@ -127,6 +132,7 @@ class CarbsOptimizer:
                 if anchor == n:
                     self._fitted = (n, fitted)
             self._anchor_hyper = {anchor: hyper}
+            _remember(memo_key, hyper)
             if self._fitted is not None and self._fitted[0] == n:
                 return self._fitted[1]
         state = fit_surrogates(
@@ -134,6 +140,14 @@ class CarbsOptimizer:
         )
         self._fitted = (n, state)
         return state
+
+    def _memo_key(self, anchor: int) -> str:
+        """Digest of everything the anchor fit depends on (space, seed, settings, the first
+        `anchor` observations), so a rebuilt optimizer in the same process skips the refit."""
+        h = hashlib.sha1(repr((self.space, self.seed, self.settings)).encode())
+        for o in self.observations[:anchor]:
+            h.update(repr((sorted(o.params.items()), o.cost, o.loss, o.failed)).encode())
+        return h.hexdigest()
 
     def _fit_seed(self, n: int) -> int:
         return int(np.random.default_rng([self.seed, n]).integers(2**31))
@@ -275,6 +289,21 @@ class CarbsOptimizer:
             )
             output_gp = output_gp.with_fantasies(x[i : i + 1], mean[i : i + 1])
         return picks
+
+
+# Memo of anchor hyperparameters by `_memo_key`. Why: a sweep driver rebuilds the optimizer from
+# stored trials before every suggest; the anchor fit is a pure function of its key, so reusing
+# it changes no result and turns each rebuild's full fit into a dictionary lookup.
+_ANCHOR_MEMO: dict[str, dict[str, Any]] = {}
+_ANCHOR_MEMO_SIZE = 64
+
+
+def _remember(key: str | None, hyper: dict[str, Any]) -> None:
+    if key is None:
+        return
+    _ANCHOR_MEMO[key] = hyper
+    while len(_ANCHOR_MEMO) > _ANCHOR_MEMO_SIZE:
+        _ANCHOR_MEMO.pop(next(iter(_ANCHOR_MEMO)))
 
 
 def anchor_count(n: int, fraction: float) -> int:

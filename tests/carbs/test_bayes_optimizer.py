@@ -146,3 +146,21 @@ def test_unknown_setting_is_rejected_with_valid_keys() -> None:
 def test_registry_builds_carbs_by_default() -> None:
     opt = build_optimizer(moe_space(), seed=0, name=None, settings=FAST)
     assert DEFAULT_OPTIMIZER == "carbs" and isinstance(opt, CarbsOptimizer)
+
+
+def test_rebuild_reuses_memoized_anchor_fit_with_identical_result() -> None:
+    from carbs.bayes import optimizer as module
+
+    live = CarbsOptimizer(moe_space(), seed=9, num_random_samples=3, **FAST)
+    run(live, 3, batch=2)
+    first = [s.params for s in live.suggest(2, pending=[])]
+    assert module._ANCHOR_MEMO  # the anchor fit was remembered
+    rebuilt = CarbsOptimizer(moe_space(), seed=9, num_random_samples=3, **FAST)
+    for o in live.observations:
+        rebuilt.observe(o)
+    module._ANCHOR_MEMO.clear()
+    cold = CarbsOptimizer(moe_space(), seed=9, num_random_samples=3, **FAST)
+    for o in live.observations:
+        cold.observe(o)
+    assert [s.params for s in cold.suggest(2, pending=[])] == first
+    assert [s.params for s in rebuilt.suggest(2, pending=[])] == first
