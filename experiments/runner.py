@@ -144,7 +144,9 @@ class SweepRunner:
         self.keeper.start()
         try:
             cancelled = self._loop()
-        except (KeyboardInterrupt, _Stopped):
+        except (KeyboardInterrupt, _Stopped, SystemExit) as exc:
+            # SystemExit: Ray's SIGTERM handler in the driver (preemption); hand back the
+            # in-flight trials now instead of letting their leases run out, then exit as asked
             interrupted = True
             for trial_id in self.dispatcher.cancel_all():
                 self.keeper.discard(trial_id)
@@ -155,6 +157,8 @@ class SweepRunner:
                 )
             self.store.transition_sweep(sid, SweepStatus.INTERRUPTED)
             self._refresh(event="interrupted: in-flight trials requeued; run again to resume")
+            if isinstance(exc, SystemExit):
+                raise
         except Exception:
             self._abandon()
             raise

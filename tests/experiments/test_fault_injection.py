@@ -297,3 +297,31 @@ def test_sweep_survives_worker_kills_driver_kills_and_database_restart(
     # a driver kill redoes at most the trials it had in flight (parallel_trials = 2 each)
     redone = figures["executions_started"] - N_TRIALS - figures["worker_kills"]
     assert 0 <= redone <= 2 * 2
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_preempted_driver_hands_its_trials_back_at_once(
+    ray_cluster: tuple[str, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM (preemption) requeues the driver's in-flight trials before it exits, so nobody
+    waits for the lease (here 300 s) to run out."""
+    url = f"sqlite:///{tmp_path / 'term.db'}"
+    spec = tmp_path / "term.yaml"
+    text = SPEC.format(url=url, chaos_dir=tmp_path, kill_every=0, n=10)
+    spec.write_text(text.replace("sleep_s: 0.3", "sleep_s: 60"))
+    store = Store(url)
+    monkeypatch.setattr(sys.modules[__name__], "LEASE_S", 300)
+    driver = Driver(spec, ray_cluster, tmp_path / "term.log")
+    try:
+        _wait_for(
+            lambda: _counts(store).get(TrialStatus.RUNNING, 0) == 2, 60, "2 running", [driver]
+        )
+        driver.proc.send_signal(signal.SIGTERM)
+        driver.proc.wait(timeout=30)
+    finally:
+        driver.cleanup()
+    rows = store.trials(store.require_sweep("chaos").id)
+    assert [t.status for t in rows] == [TrialStatus.PENDING] * 2, driver.tail()
+    assert all(t.lease_owner is None for t in rows)
+    assert store.require_sweep("chaos").status == "interrupted"
