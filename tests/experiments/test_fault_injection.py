@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -85,6 +86,8 @@ def chaos_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
     base = os.environ.get(PG_ENV)
     if not base:
         pytest.skip(f"PostgreSQL tests need {PG_ENV}")
+    if shutil.which("pg_ctlcluster") is None or not os.path.isdir("/etc/postgresql"):
+        pytest.skip("the restart test needs the local server's pg_ctlcluster (postgresql-common)")
     from sqlalchemy import create_engine, text
 
     schema = f"chaos_{uuid.uuid4().hex[:10]}"
