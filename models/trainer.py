@@ -64,7 +64,11 @@ def oom_as_config_failure(device: str) -> Iterator[None]:
 
 
 def make_optimizer(model: torch.nn.Module, tc: TrainConfig, device: str) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices only (norm weights are not decayed)."""
+    """AdamW with weight decay on matrices only (norm weights are not decayed).
+
+    The fused kernel exists for CPU and CUDA; on CPU it measured ~10x faster than the default
+    multi-tensor path (0.05 s vs 0.53 s per step for 32M parameters, 1 thread).
+    """
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     groups = [
@@ -72,7 +76,7 @@ def make_optimizer(model: torch.nn.Module, tc: TrainConfig, device: str) -> torc
         {"params": no_decay, "weight_decay": 0.0},
     ]
     return torch.optim.AdamW(
-        groups, lr=tc.learning_rate, betas=(tc.beta1, tc.beta2), fused=device == "cuda"
+        groups, lr=tc.learning_rate, betas=(tc.beta1, tc.beta2), fused=device in ("cpu", "cuda")
     )
 
 
