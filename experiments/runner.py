@@ -17,16 +17,14 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from experiments.dispatch import RayDispatcher, TrialOutcome
+from experiments.dispatch.allocate import allocate_trials, budget_left, spent
 from experiments.dispatch.heartbeat import LeaseKeeper, default_lease_s, driver_id
-from experiments.dispatch.recorder import OutcomeRecorder
+from experiments.dispatch.recorder import OutcomeRecorder, load_price
 from experiments.progress import ProgressSink, SweepProgress
-from experiments.rebuild import rebuild_optimizer
-from experiments.spec import SweepSpec, import_callable
+from experiments.spec import SweepSpec
 from experiments.store.models import Trial, TrialStatus
 from experiments.store.repository import Store, SweepStatus
 
@@ -85,7 +83,7 @@ class SweepRunner:
             spec.name, spec.model_dump(mode="json"), spec_yaml, owner=owner
         )
         self.resumed = not created
-        self.price = _load_price(spec)
+        self.price = load_price(spec)
         self.lease_s = float(lease_s or default_lease_s())
         self.poll_s = poll_s
         self.driver = driver_id()
@@ -93,7 +91,7 @@ class SweepRunner:
         self.recorder = OutcomeRecorder(spec, store, self.driver, self.price)
         self._stop = threading.Event()
         self._last_reclaim = 0.0
-        self._made_nothing = False
+        self._exhausted = False
         self.reclaimed = 0
         self.lost_leases = 0
         self.state = SweepProgress(
@@ -109,18 +107,6 @@ class SweepRunner:
     def request_stop(self) -> None:
         """Stop from another thread: in-flight trials are requeued, as on Ctrl-C."""
         self._stop.set()
-
-    # --- budget -------------------------------------------------------------------------
-    def _budget_left(self, trials: list[Trial]) -> int:
-        """How many more trials may be created."""
-        live = [t for t in trials if t.status != TrialStatus.CANCELLED]
-        left = self.spec.budget.max_trials - len(live)
-        if (
-            self.spec.budget.max_total_cost is not None
-            and _spent(trials) >= self.spec.budget.max_total_cost
-        ):
-            return 0
-        return max(left, 0)
 
     # --- the loop -----------------------------------------------------------------------
     def run(self) -> SweepSummary:
@@ -210,7 +196,7 @@ class SweepRunner:
         """No trial of the sweep is pending or running (by any driver) and no more may be made."""
         trials = self.store.trials(self.sweep.id)
         unfinished = [t for t in trials if t.status not in TrialStatus.FINISHED]
-        return not unfinished and (self._budget_left(trials) == 0 or self._made_nothing)
+        return not unfinished and (budget_left(self.spec, trials) == 0 or self._exhausted)
 
     def _cancel(self) -> None:
         for trial_id in self.dispatcher.cancel_all():
@@ -255,35 +241,16 @@ class SweepRunner:
 
     def _fill_workers(self) -> int:
         """Claim pending trials (requeued ones first), create new ones within the budget, and
-        submit them. Returns how many were submitted or settled."""
-        self._made_nothing = False
+        submit them. Returns how many were claimed."""
+        self._exhausted = False
         idle = self._slots() - len(self.dispatcher.in_flight)
         if idle <= 0:
             return 0
-        claimed = self.store.claim_trials(self.sweep.id, self.driver, idle, self.lease_s)
-        if len(claimed) < idle:
-            trials = self.store.trials(self.sweep.id)
-            n_new = min(idle - len(claimed), self._budget_left(trials))
-            if n_new > 0:
-                opt = rebuild_optimizer(self.spec, trials)
-                busy = [
-                    t.params
-                    for t in trials
-                    if t.status in (TrialStatus.PENDING, TrialStatus.RUNNING)
-                ]
-                suggestions = opt.suggest(n_new, pending=busy)
-                made = self.store.create_trials(
-                    self.sweep.id,
-                    [(s.params, s.suggestion_id) for s in suggestions],
-                    max_trials=self.spec.budget.max_trials,
-                )
-                self._made_nothing = not made
-                claimed += self.store.claim_trials(
-                    self.sweep.id, self.driver, idle - len(claimed), self.lease_s
-                )
-        for trial in claimed:
+        got = allocate_trials(self.store, self.spec, self.sweep.id, self.driver, idle, self.lease_s)
+        self._exhausted = got.exhausted
+        for trial in got.trials:
             self._dispatch(trial)
-        return len(claimed)
+        return len(got.trials)
 
     def _dispatch(self, trial: Trial) -> None:
         full = self.spec.space().full(trial.params)
@@ -336,7 +303,7 @@ class SweepRunner:
             if t.status == TrialStatus.SUCCEEDED and t.loss is not None and math.isfinite(t.loss)
         ]
         s.best_loss = min(losses) if losses else None
-        s.cost_spent = _spent(trials)
+        s.cost_spent = spent(trials)
         self.progress.update(s, event)
 
     def _summary(self, interrupted: bool, cancelled: bool) -> SweepSummary:
@@ -363,23 +330,4 @@ class SweepRunner:
         )
 
 
-def _spent(trials: list[Trial]) -> float:
-    """FLOPs actually spent: trials that ran to an outcome (skipped over-limit ones cost nothing)."""
-    return float(
-        sum(
-            t.cost_flops or 0.0
-            for t in trials
-            if t.status in TrialStatus.FINISHED and t.failure_reason != "over_cost_limit"
-        )
-    )
-
-
-def _load_price(spec: SweepSpec) -> Callable[[dict[str, Any]], float] | None:
-    entry = spec.workload.cost_entrypoint
-    if entry is None:
-        return None
-    try:
-        return import_callable(entry)
-    except ValueError as exc:
-        log.warning("no price function (%s): per-trial cost limits are checked after the fact", exc)
-        return None
+_load_price = load_price  # kept for callers of the old private name (large_run)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from experiments.dispatch.outcome import TrialOutcome
-from experiments.spec import SweepSpec
+from experiments.spec import SweepSpec, import_callable
 from experiments.store.models import Trial, TrialStatus
 from experiments.store.repository import Store
 
@@ -128,3 +128,15 @@ class OutcomeRecorder:
                 fp,
                 sweep.corpus_fingerprint,
             )
+
+
+def load_price(spec: SweepSpec) -> PriceFn | None:
+    """The spec's price function (FLOPs of a config before it runs), or None."""
+    entry = spec.workload.cost_entrypoint
+    if entry is None:
+        return None
+    try:
+        return import_callable(entry)
+    except ValueError as exc:
+        log.warning("no price function (%s): per-trial cost limits are checked after the fact", exc)
+        return None
