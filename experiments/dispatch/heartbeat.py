@@ -68,7 +68,10 @@ class LeaseKeeper:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop renewing. The ids are forgotten, so even a renewal still stuck in a retry when
+        the database comes back is the last: a stopped keeper never keeps a lease alive."""
         self._stop.set()
+        self.clear()
         if self._thread is not None:
             self._thread.join(timeout=max(self.interval, 1.0) + 1.0)
         self._thread = None
@@ -102,7 +105,7 @@ class LeaseKeeper:
     def renew_now(self) -> None:
         """One renewal round (the thread calls this; tests may too)."""
         ids = self.held
-        if not ids:
+        if not ids or self._stop.is_set():
             return
         try:
             kept = self.store.renew_leases(self.owner, ids, self.lease_s)
