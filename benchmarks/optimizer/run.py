@@ -31,9 +31,9 @@ from carbs.space import Param, SearchSpace  # noqa: E402
 
 
 def latency(sizes: list[int], steps: int) -> list[dict]:
-    """Cold suggest (fresh optimizer, replayed data: pays the full hyperparameter fit) and the
+    """Cold suggest (fresh optimizer, replayed data: pays the full hyperparameter fit), the
     steady-state mean over `steps` observe+suggest rounds (warm hyperparameters, periodic refits
-    included), on a 10-D cost-aware problem."""
+    included), and a rebuild in the same process (anchor fit memoized), on a 10-D problem."""
     space = SearchSpace(
         tuple(Param(f"x{i}", "linear", 0.0, 1.0, scale=0.25) for i in range(9))
         + (Param("size", "log", 1.0, 1000.0, center=10.0),)
@@ -120,6 +120,14 @@ def quality(
                 "median_cost_to_frontier": med,
                 "cost_to_frontier": costs,
                 "reached": sum(math.isfinite(c) for c in costs),
+                "median_cost_by_tolerance": {
+                    str(t): statistics.median(v) for t, v in by_tol.items()
+                },
+                "median_final_gap_by_budget": {
+                    f"{c:.0e}": statistics.median(g[i] for g in gaps)
+                    for i, c in enumerate(problem.budgets)
+                },
+                "final_gaps": gaps,
                 "seeds": seeds,
                 "trials": trials,
                 "batch": batch,
