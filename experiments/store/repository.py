@@ -8,7 +8,7 @@ two calls never leaves a half-written trial.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from experiments.store.engine import open_sessionmaker
 from experiments.store.leases import LeaseQueries, lock_sweep
+from experiments.store.lifecycle import SweepLifecycleQueries
 from experiments.store.models import Export, Fit, MetricPoint, Sweep, Trial, TrialStatus, utcnow
 from experiments.store.sweep_status import SweepStatus
 from experiments.store.transient import (
@@ -35,7 +36,7 @@ class SweepConflict(ValueError):
     """A sweep of that name exists with a different search space or workload."""
 
 
-class Store(LeaseQueries):
+class Store(LeaseQueries, SweepLifecycleQueries):
     """All reads and writes of sweeps, trials, curves, fits and exports."""
 
     def __init__(self, url: str, retry_s: float = DEFAULT_RETRY_S) -> None:
@@ -126,66 +127,11 @@ class Store(LeaseQueries):
             s.execute(update(Sweep).where(Sweep.id == sweep_id).values(**values))
 
     @retrying
-    def transition_sweep(
-        self, sweep_id: int, status: str, unless: Collection[str] = SweepStatus.CANCELLING
-    ) -> bool:
-        """Set the status unless it is currently one of `unless`; True when it was set."""
-        with self.session() as s, s.begin():
-            res = s.execute(
-                update(Sweep)
-                .where(Sweep.id == sweep_id, Sweep.status.not_in(list(unless)))
-                .values(status=status, updated_at=utcnow())
-            )
-            return bool(res.rowcount)
-
-    @retrying
     def set_corpus_fingerprint(self, sweep_id: int, fingerprint: str) -> None:
         with self.session() as s, s.begin():
             s.execute(
                 update(Sweep).where(Sweep.id == sweep_id).values(corpus_fingerprint=fingerprint)
             )
-
-    @retrying
-    def request_cancel(self, sweep_name: str) -> bool:
-        """Ask every driver of the sweep to stop: status "cancel_requested", and its PENDING
-        trials cancelled so nobody starts them. The drivers cancel their in-flight trials and set
-        "cancelled". False when there is no such sweep or it already finished or was cancelled."""
-        with self.session() as s, s.begin():
-            sweep_id = s.scalar(select(Sweep.id).where(Sweep.name == sweep_name))
-            sweep = None if sweep_id is None else lock_sweep(s, sweep_id)
-            if sweep is None or sweep.status in (SweepStatus.FINISHED, SweepStatus.CANCELLED):
-                return False
-            sweep.status = SweepStatus.CANCEL_REQUESTED
-            sweep.updated_at = utcnow()
-            s.execute(
-                update(Trial)
-                .where(Trial.sweep_id == sweep.id, Trial.status == TrialStatus.PENDING)
-                .values(status=TrialStatus.CANCELLED, error="sweep cancelled", finished_at=utcnow())
-            )
-            return True
-
-    @retrying
-    def finish_cancel(self, sweep_id: int) -> int:
-        """Carry out a cancel: every unfinished trial CANCELLED, sweep "cancelled". Returns how
-        many trials were cancelled. A driver still running one finds its lease gone and stops."""
-        with self.session() as s, s.begin():
-            res = s.execute(
-                update(Trial)
-                .where(Trial.sweep_id == sweep_id, Trial.status.not_in(TrialStatus.FINISHED))
-                .values(
-                    status=TrialStatus.CANCELLED,
-                    error="sweep cancelled",
-                    finished_at=utcnow(),
-                    lease_owner=None,
-                    lease_expires_at=None,
-                )
-            )
-            s.execute(
-                update(Sweep)
-                .where(Sweep.id == sweep_id)
-                .values(status=SweepStatus.CANCELLED, updated_at=utcnow())
-            )
-            return int(res.rowcount or 0)
 
     @retrying
     def status_counts(self, sweep_id: int) -> dict[str, int]:
