@@ -75,7 +75,13 @@ def assemble_shape(
     for s in shape:
         law = hp[s]
         boot_sd = float(np.std(law.z_at(target)[1:])) if len(law.coef) > 2 else 0.3
-        targets[s] = (float(law.value_at(target)[0]), max(law.resid_sd, boot_sd, 0.1))
+        val = float(law.value_at(target)[0])
+        slope_ci = np.quantile(law.coef[1:, 1], [0.05, 0.95]) if len(law.coef) > 2 else (0, 0)
+        if slope_ci[0] <= 0 <= slope_ci[1]:
+            # no trend the runs can show: hold it where the runs were, not extrapolated
+            max_c = max(p.cost for p in ok)
+            val = float(space.param(s).clamp(float(law.value_at(max_c)[0])))
+        targets[s] = (val, max(law.resid_sd, boot_sd, 0.1))
     if n_target is None:
         n_target = float(hp["n_params"].value_at(target)[0])
     cfg, _ = consistent_shape(space, cfg, targets, n_target, 0.03, size_fn)

@@ -11,7 +11,7 @@ seen it stays at or below the optimum.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -33,19 +33,24 @@ def lr_cliff(
     lr_key: str,
     space: SearchSpace,
     ok_params: Sequence[dict[str, Any]],
-    ok_n: np.ndarray,
+    ok_cov: Mapping[str, np.ndarray],
     fail_params: Sequence[dict[str, Any]],
-    fail_n: np.ndarray,
+    fail_cov: Mapping[str, np.ndarray],
 ) -> Cliff:
-    """Fit the divergence boundary on offsets from the size-conditioned lr optimum."""
+    """Fit the divergence boundary on offsets from the scale-conditioned lr optimum, vs log N."""
     p = space.param(lr_key)
 
-    def offsets(ps: Sequence[dict[str, Any]], ns: np.ndarray) -> np.ndarray:
+    def offsets(ps: Sequence[dict[str, Any]], cov: Mapping[str, np.ndarray]) -> np.ndarray:
+        if not ps:
+            return np.zeros(0)
         z = transform(p, np.array([float(q[lr_key]) for q in ps]))
-        opt = resp.hp(lr_key)[0, 0] + resp.hp(lr_key)[0, 1] * (ns - resp.n0)
+        opt = np.array([float(resp.optimum_z(lr_key, {k: v[i] for k, v in cov.items()})[0])
+                        for i in range(len(ps))])  # fmt: skip
         return z - opt
 
-    return fit_cliff(offsets(ok_params, ok_n), ok_n, offsets(fail_params, fail_n), fail_n)
+    fn = np.asarray(fail_cov.get("log N", np.zeros(0)), float)
+    return fit_cliff(offsets(ok_params, ok_cov), np.asarray(ok_cov["log N"]),
+                     offsets(fail_params, fail_cov), fn)  # fmt: skip
 
 
 def choose_settings(
@@ -58,17 +63,25 @@ def choose_settings(
     lr_key: str | None,
     cliff: Cliff | None,
     warnings: list[str],
+    cov_at: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Set each response-model setting in `cfg` (in place); returns what was decided and why."""
+    """Set each response-model setting in `cfg` (in place); returns what was decided and why.
+
+    `cov_at` holds the large run's scale variables (log N, log D, ...); a setting whose optimum
+    follows another setting is decided after it, at its picked value."""
     info: dict[str, Any] = {}
+    cov = dict(cov_at or {})
+    cov.setdefault("log N", math.log(n_pick))
     names = list(resp.hp_names) if resp is not None else []
+    if resp is not None:
+        names.sort(key=lambda s: any(c.startswith("z ") for c in resp.covariates(s)))
     if lr_key is not None and lr_key not in names and lr_key in hp:
         names.append(lr_key)
     for name in names:
         p = space.param(name)
         if resp is not None and name in resp.hp_names:
-            z = resp.optimum_z(name, n_pick)
-            source = f"joint response model at N={n_pick:.3g}"
+            z = resp.optimum_z(name, cov)
+            source = "joint response model, following " + ", ".join(resp.covariates(name))
         else:
             z = hp[name].z_at(target)
             source = "law vs compute (no joint model)"
@@ -83,7 +96,13 @@ def choose_settings(
                 f"{name}: its optimum is not identified by the runs (bootstrap sd "
                 f"{entry['sd_log']:.2f} in log); fell back to its law vs compute"
             )
-        if name in hp and entry["source"].startswith("joint"):
+        if name != lr_key and name in hp:
+            # settings with shallow penalties (batch, warmup): the losses barely locate their
+            # optimum, so where the near-frontier runs put them is the better evidence
+            zl = hp[name].z_at(target)
+            z0, sd = float(zl[0]), (float(np.std(zl[1:])) if len(zl) > 2 else 0.5)
+            entry["source"] = "law vs compute on near-frontier runs (shallow penalty)"
+        elif name in hp and entry["source"].startswith("joint"):
             # a second opinion: the setting's own law vs compute on near-frontier runs, combined
             # by inverse bootstrap variance (the better-determined estimate dominates)
             zl = hp[name].z_at(target)
@@ -100,6 +119,7 @@ def choose_settings(
             if cliff is not None:
                 entry["p_fail_at_pick"] = cliff.p_fail(z_pick - z0, math.log(n_pick))
         cfg[name] = valid_value(p, _inv(p, z_pick))
+        cov[f"z {name}"] = float(transform(p, np.array(float(cfg[name]))))
         entry["picked"] = cfg[name]
         info[name] = entry
     return info

@@ -23,6 +23,7 @@ from carbs.scaling import huber as hb
 from carbs.scaling import laws
 from carbs.scaling.assemble import assemble_shape, base_config, range_warnings, solve_budget
 from carbs.scaling.backtest import backtest
+from carbs.scaling.covariates import choose_follows, scale_vars, setting_var
 from carbs.scaling.divergence import Cliff, fit_cliff
 from carbs.scaling.frontier import fit_frontier_boot
 from carbs.scaling.hpchoice import LR_NAMES, choose_settings, lr_cliff
@@ -134,6 +135,7 @@ def pick_large_run(
 
     # 5. the joint response model: size, data and size-conditioned optima of the settings
     resp: ResponseFit | None = None
+    follows_report: dict[str, Any] | None = None
     settings_names = _settings(space, ok, tok_key)
     if tarr is not None and n_eff is not None and chin and "all" in chin:
         settings_names = settings_names[: max(0, (n - 7) // 3)]
@@ -141,7 +143,11 @@ def pick_large_run(
                        for s in settings_names] for p in ok]).reshape(n, len(settings_names))  # fmt: skip
         start = np.array(list(chin["all"]["params"].values()), float)
         w_fit = counts * np.maximum(nearness_weights(excess, RESP_TAU * tau), RESP_FLOOR)
-        resp = fit_response(n_eff, tarr, loss, Z, settings_names, w_fit, W[0], start)
+        cov = _cov_rows(ok, costs, tarr, settings_names, space)
+        follows, follows_report = choose_follows(n_eff, tarr, loss, costs, Z, settings_names,
+                                                 cov, W[0], start)  # fmt: skip
+        resp = fit_response(n_eff, tarr, loss, Z, settings_names, w_fit, W[0], start, cov,
+                            follows)  # fmt: skip
 
     # 6. the size at the target
     n_target = _size_at_target(resp, chin, target_flops, warnings)
@@ -156,10 +162,11 @@ def pick_large_run(
     else:
         n_pick = n_target or (float(hp["n_params"].value_at(target_flops)[0]) if "n_params" in hp
                               else target_flops)  # fmt: skip
-    cliff = _cliff(resp, lr_key, space, ok, failed, n_eff, tok_key, hp, warnings)
+    cliff = _cliff(resp, lr_key, space, ok, failed, costs, tarr, tok_key, hp, warnings)
     size_for_cliff = n_pick if resp is not None else target_flops
+    tok_pick = float(cfg[tok_key]) if tok_key in cfg else target_flops / (6.0 * n_pick)
     settings = choose_settings(cfg, space, resp, hp, size_for_cliff, target_flops, lr_key, cliff,
-                               warnings)  # fmt: skip
+                               warnings, scale_vars(n_pick, tok_pick, target_flops, cfg))  # fmt: skip
     if cost_fn is not None and tok_key is not None and tok_key in cfg:
         solve_budget(cfg, space, cost_fn, target_flops, tok_key)
         n_pick = target_flops / (6.0 * float(cfg[tok_key]))
@@ -173,7 +180,8 @@ def pick_large_run(
     pred_source = "frontier L(C)"
     if resp is not None and tok_key in cfg:
         z = {s: float(transform(space.param(s), np.array(cfg[s]))) for s in resp.hp_names}
-        pred = resp.predict(n_pick, float(cfg[tok_key]), z)
+        pred = resp.predict(n_pick, float(cfg[tok_key]), z, _cov_at(resp, n_pick, cfg, tok_key,
+                                                                       target_flops, z))  # fmt: skip
         pred_source = "joint response model at the picked N, tokens and settings"
     elif chin and "pareto" in chin and tok_key in cfg and cost_fn is not None:
         pred = laws.chinchilla_predict(
@@ -210,6 +218,11 @@ def pick_large_run(
     else:
         warnings.append("too few frontier points for a backtest; interval is bootstrap-only")
 
+    # a loss is never below the irreducible term: floor the interval at E's lower bound (> 0)
+    floor = _loss_floor(resp, chin)
+    lo = min(max(lo, floor), point)
+    warnings = [w for w in warnings if not w.lstrip().upper().startswith("DEBUG")]
+
     fits = _fits_dict(fb, fb_all, fc, fl, x0, hp, ok, costs, loss, counts, W, toks, failed,
                       target_flops, max_cost, n, tau, bt)  # fmt: skip
     fits["predicted_loss_bootstrap_ci90"] = boot_ci
@@ -220,11 +233,25 @@ def pick_large_run(
     fits["size"] = {"n_target": n_target, "n_picked": n_pick, "measure": "cost / (6 tokens)"}
     if resp is not None:
         fits["response"] = resp.summary()
+        fits["response"]["follows_backtest"] = follows_report
     if chin:
         chin.pop("_boot_pareto", None)
         chin.pop("_boot_all", None)
         fits["chinchilla"] = chin
     return LargeRunPick(cfg, point, (lo, hi), target_flops, fits, warnings)
+
+
+def _loss_floor(resp: ResponseFit | None, chin: dict[str, Any] | None) -> float:
+    """The 5 % bootstrap quantile of the fitted irreducible loss E (0 without a fit)."""
+    rows = [resp.chin()] if resp is not None else []
+    if chin and "_boot_pareto" in chin:
+        rows.append(np.asarray(chin["_boot_pareto"]))
+    vals = [np.exp(r[:, 2]) for r in rows if len(r)]
+    if not vals:
+        return 0.0
+    e = np.concatenate(vals)
+    e = e[np.isfinite(e)]
+    return float(max(np.quantile(e, 0.05), 0.0)) if len(e) else 0.0
 
 
 def _settings(space: SearchSpace, ok: Sequence[TrialPoint], tok_key: str | None) -> list[str]:
@@ -261,25 +288,50 @@ def _size_at_target(
     return None
 
 
-def _cliff(resp, lr_key, space, ok, failed, n_eff, tok_key, hp, warnings) -> Cliff | None:  # noqa: ANN001
-    """The divergence boundary: vs log N from the joint model, else vs log C from the law."""
+def _cliff(resp, lr_key, space, ok, failed, costs, tarr, tok_key, hp, warnings) -> Cliff | None:  # noqa: ANN001
+    """The divergence boundary: vs the joint model's lr optimum and log N, else vs log C."""
     if lr_key is None:
         if failed:
             warnings.append("runs failed but no learning-rate parameter was found to model it")
         return None
     fails = [p for p in failed if lr_key in p.params]
-    if resp is not None and lr_key in resp.hp_names and n_eff is not None:
-        f_tok = [_tokens_of(p, tok_key) for p in fails]
-        fails = [p for p, t in zip(fails, f_tok, strict=True) if t]
-        fn = np.log([p.cost / (6.0 * float(_tokens_of(p, tok_key))) for p in fails])
-        return lr_cliff(resp, lr_key, space, [p.params for p in ok], np.log(n_eff),
-                        [p.params for p in fails], np.asarray(fn, float))  # fmt: skip
+    if resp is not None and lr_key in resp.hp_names and tarr is not None:
+        fails = [p for p in fails if _tokens_of(p, tok_key)
+                 and all(s in p.params for s in resp.hp_names)]  # fmt: skip
+        ft = np.array([float(_tokens_of(p, tok_key)) for p in fails], float)
+        fc = np.array([p.cost for p in fails], float)
+        cov_ok = _cov_rows(ok, costs, tarr, resp.hp_names, space)
+        cov_f = _cov_rows(fails, fc, ft, resp.hp_names, space) if fails else {}
+        return lr_cliff(resp, lr_key, space, [p.params for p in ok], cov_ok,
+                        [p.params for p in fails], cov_f)  # fmt: skip
     if lr_key not in hp:
         return None
     law = hp[lr_key]
     u_ok = np.array([math.log(float(p.params[lr_key])) - law.z_at(p.cost)[0] for p in ok])
     u_f = np.array([math.log(float(p.params[lr_key])) - law.z_at(p.cost)[0] for p in fails])
     return fit_cliff(u_ok, np.log([p.cost for p in ok]), u_f, np.log([p.cost for p in fails]))
+
+
+def _cov_rows(pts: Sequence[TrialPoint], costs: np.ndarray, toks: np.ndarray,
+              names: Sequence[str], space: SearchSpace) -> dict[str, np.ndarray]:  # fmt: skip
+    """Scale variables and settings' z of each run, as arrays by name."""
+    rows = [scale_vars(c / (6.0 * t), t, c, p.params) for p, c, t in zip(pts, costs, toks,
+                                                                        strict=True)]  # fmt: skip
+    keys = [k for k in rows[0] if all(k in r for r in rows)] if rows else []
+    out = {k: np.array([r[k] for r in rows], float) for k in keys}
+    for s in names:
+        out[setting_var(s)] = np.array(
+            [float(transform(space.param(s), np.array(float(p.params[s])))) for p in pts], float
+        )
+    return out
+
+
+def _cov_at(resp: ResponseFit, n_pick: float, cfg: dict[str, Any], tok_key: str, target: float,
+            z: dict[str, float]) -> dict[str, float]:  # fmt: skip
+    """The large run's scale variables and settings' z."""
+    out = scale_vars(n_pick, float(cfg[tok_key]), target, cfg)
+    out.update({setting_var(k): v for k, v in z.items()})
+    return out
 
 
 def _fits_dict(fb, fb_all, fc, fl, x0, hp, ok, costs, loss, counts, W, toks, failed, target,
