@@ -61,11 +61,11 @@ def test_a_silent_worker_loses_its_trial_and_its_late_result_counts_once(
     store_url: str,
 ) -> None:
     store = _store(store_url, n=1)
-    dead = AskTellClient(store, "asktell", worker="dead", lease_s=0.3)
+    dead = AskTellClient(store, "asktell", worker="dead", lease_s=1.0)
     alive = AskTellClient(store, "asktell", worker="alive", lease_s=30)
     first = dead.ask()
     assert first is not None and alive.ask() is None  # the only trial is leased to "dead"
-    time.sleep(0.6)  # "dead" never heartbeats
+    time.sleep(1.3)  # "dead" never heartbeats
     second = alive.ask()
     assert second is not None and second.trial_id == first.trial_id
     assert not dead.heartbeat(first.trial_id)  # told to stop

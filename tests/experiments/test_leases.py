@@ -140,11 +140,11 @@ def test_cancel_request_stops_new_work_and_finish_cancel_ends_the_rest(store_url
 def test_lease_keeper_renews_in_the_background_and_reports_lost_leases(store_url: str) -> None:
     store = Store(store_url)
     sid = _sweep(store, "keeper", 2)
-    a, b = store.claim_trials(sid, "me", 2, lease_s=0.6)
-    with LeaseKeeper(store, "me", lease_s=0.6) as keeper:
+    a, b = store.claim_trials(sid, "me", 2, lease_s=1.2)
+    with LeaseKeeper(store, "me", lease_s=1.2) as keeper:
         keeper.add(a.id)
         keeper.add(b.id)
-        time.sleep(1.5)  # well past the first lease: only renewals keep it alive
+        time.sleep(2.0)  # well past the first lease: only renewals keep it alive
         assert store.reclaim_expired(sid, max_attempts=3, exclude_owner="other") == (0, 0)
         assert keeper.renewals >= 2
         store.finish_trial(b.id, TrialStatus.CANCELLED)  # e.g. the sweep was cancelled
