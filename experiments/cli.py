@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from carbs.errors import SpecError
@@ -192,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.verbose:
+        # GP fits add diagonal jitter routinely; the warning says nothing a user can act on.
+        warnings.filterwarnings("ignore", message=r".*not p\.d\., added jitter.*")
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
