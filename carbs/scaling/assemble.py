@@ -19,6 +19,7 @@ from carbs.scaling.hplaws import HPLaw
 from carbs.scaling.types import TrialPoint
 from carbs.space import SearchSpace
 
+HELD_SD = 0.05  # log sd that keeps a held shape parameter where it is in the consistency solve
 SHAPE_NAMES = ("d_model", "n_layers", "n_heads", "n_kv_heads", "n_experts", "top_k",
                "expert_hidden", "head_dim")  # fmt: skip
 
@@ -76,12 +77,19 @@ def assemble_shape(
         law = hp[s]
         boot_sd = float(np.std(law.z_at(target)[1:])) if len(law.coef) > 2 else 0.3
         val = float(law.value_at(target)[0])
+        sd = max(law.resid_sd, boot_sd, 0.1)
         slope_ci = np.quantile(law.coef[1:, 1], [0.05, 0.95]) if len(law.coef) > 2 else (0, 0)
         if slope_ci[0] <= 0 <= slope_ci[1]:
             # no trend the runs can show: hold it where the runs were, not extrapolated
             max_c = max(p.cost for p in ok)
             val = float(space.param(s).clamp(float(law.value_at(max_c)[0])))
-        targets[s] = (val, max(law.resid_sd, boot_sd, 0.1))
+            sd = HELD_SD
+        elif slope_ci[1] < 0:
+            # a shrinking shape parameter is held within what the runs tried
+            seen = [float(p.params[s]) for p in ok if s in p.params]
+            val = float(min(max(val, min(seen)), max(seen)))
+            sd = HELD_SD
+        targets[s] = (val, sd)
     if n_target is None:
         n_target = float(hp["n_params"].value_at(target)[0])
     cfg, _ = consistent_shape(space, cfg, targets, n_target, 0.03, size_fn)
