@@ -109,6 +109,7 @@ def pick_large_run(
     sd = float(np.sqrt(np.mean(excess[0, on] ** 2))) if on.any() else 0.02
     tau = float(np.clip(1.5 * sd, 0.01, 0.05))
     W = counts * nearness_weights(excess, tau)
+    W_wide = counts * np.maximum(nearness_weights(excess, RESP_TAU * tau), RESP_FLOOR)
 
     # 3. laws per parameter vs compute (shape; fallbacks; plots) + size and tokens per param
     tok_key = next((k for k in TOKEN_NAMES if k in ok[0].params), None)
@@ -119,7 +120,10 @@ def pick_large_run(
         vals = np.array([float(p.params[prm.name]) for p in ok])
         if np.any(vals <= 0) and prm.kind != "logit":
             continue
-        hp[prm.name] = fit_hp_law(prm.name, prm, costs, vals, W, x0)
+        # a setting with a shallow penalty barely changes which runs are near the frontier:
+        # the narrow band keeps few runs and mostly noise, so it takes the wider band
+        wide = not prm.scales_cost and prm.name not in LR_NAMES
+        hp[prm.name] = fit_hp_law(prm.name, prm, costs, vals, W_wide if wide else W, x0)
     toks = [_tokens_of(p, tok_key) for p in ok]
     have_tokens = all(t is not None and t > 0 for t in toks)
     tarr = np.array(toks, float) if have_tokens else None
@@ -142,7 +146,7 @@ def pick_large_run(
         Z = np.array([[float(transform(space.param(s), np.array(p.params[s])))
                        for s in settings_names] for p in ok]).reshape(n, len(settings_names))  # fmt: skip
         start = np.array(list(chin["all"]["params"].values()), float)
-        w_fit = counts * np.maximum(nearness_weights(excess, RESP_TAU * tau), RESP_FLOOR)
+        w_fit = W_wide
         cov = _cov_rows(ok, costs, tarr, settings_names, space)
         follows, follows_report = choose_follows(n_eff, tarr, loss, costs, Z, settings_names,
                                                  cov, W[0], start)  # fmt: skip
