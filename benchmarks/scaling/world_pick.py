@@ -113,6 +113,10 @@ def run_seed(seed: int, n: int, design: str, noise: float, n_boot: int) -> dict[
         "optimal": {k: opt[k] for k in world.space().names},
         "cost_ratio": world.cost(pick.params) / target,
         "warnings": pick.warnings,
+        "predicted_parts_err": {
+            k: v / true - 1 if math.isfinite(true) else None
+            for k, v in pick.fits.get("predicted_loss_parts", {}).items()
+        },
     }
 
 
@@ -144,6 +148,14 @@ def main() -> None:
                 {k: (round(v, 6) if isinstance(v, float) else v) for k, v in r["optimal"].items()},
             )
             print("   warnings", r["warnings"])
+            print(
+                "   predictors' errors",
+                {
+                    k: f"{100 * v:+.2f}%"
+                    for k, v in r["predicted_parts_err"].items()
+                    if v is not None
+                },
+            )
     ok = [r for r in rows if not r["diverged"]]
     if ok:
         print(

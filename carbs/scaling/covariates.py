@@ -123,3 +123,44 @@ def choose_follows(
     report["error"] = best
     report["follows"] = {nm: follows[j] for j, nm in enumerate(names)}
     return follows, report
+
+
+def predictor_errors(
+    n_eff: np.ndarray,
+    tokens: np.ndarray,
+    loss: np.ndarray,
+    costs: np.ndarray,
+    Z: np.ndarray,
+    names: Sequence[str],
+    cov: Mapping[str, np.ndarray],
+    near: np.ndarray,
+    chin_start: np.ndarray,
+    follows: Sequence[Sequence[str]],
+) -> dict[str, float] | None:
+    """Held-out error (mean |log|) of the joint model and of Chinchilla on the Pareto set.
+
+    Both are fitted on the cheaper 2/3 of runs and scored on the Pareto-optimal runs of the
+    costlier 1/3 (the frontier is what the large run's loss lies on): the joint model at their
+    settings, Chinchilla at their (N, D). None with too few runs."""
+    from carbs.pareto import pareto_mask
+
+    n = len(loss)
+    order = np.argsort(costs)
+    n_tr = int(math.ceil(TRAIN_SHARE * n))
+    if n - n_tr < MIN_TEST:
+        return None
+    tr, te = order[:n_tr], order[n_tr:]
+    te = te[pareto_mask(costs[te], loss[te])]
+    tr_p = tr[pareto_mask(costs[tr], loss[tr])]
+    if len(te) == 0 or len(tr_p) < 5:
+        return None
+    y = np.log(loss[te])
+    joint = fit_response(n_eff[tr], tokens[tr], loss[tr], Z[tr], list(names),
+                         np.ones((1, len(tr))), near[tr], chin_start,
+                         {k: v[tr] for k, v in cov.items()}, follows, iters=BT_ITERS)  # fmt: skip
+    e_joint = math.sqrt(held_out_error(joint, np.log(n_eff[te]), np.log(tokens[te]), y, Z[te],
+                                       {k: v[te] for k, v in cov.items()}))  # fmt: skip
+    ch = laws.fit_chinchilla(n_eff[tr_p], tokens[tr_p], loss[tr_p], counts=None, n_starts=8)
+    p = np.log(laws.chinchilla_predict(ch.theta[None], n_eff[te], tokens[te])[0])
+    e_chin = float(np.sqrt(np.mean((p - y) ** 2)))
+    return {"joint": e_joint, "pareto_chinchilla": e_chin, "n_scored": float(len(te))}

@@ -23,7 +23,7 @@ from carbs.scaling import huber as hb
 from carbs.scaling import laws
 from carbs.scaling.assemble import assemble_shape, base_config, range_warnings, solve_budget
 from carbs.scaling.backtest import backtest
-from carbs.scaling.covariates import choose_follows, scale_vars, setting_var
+from carbs.scaling.covariates import choose_follows, predictor_errors, scale_vars, setting_var
 from carbs.scaling.divergence import Cliff, fit_cliff
 from carbs.scaling.frontier import fit_frontier_boot
 from carbs.scaling.hpchoice import LR_NAMES, choose_settings, lr_cliff
@@ -41,6 +41,7 @@ MIN_POINTS = 3
 FEW_POINTS = 8
 RESP_TAU = 3.0  # the joint model weights runs by nearness, over a wider band than the laws
 RESP_FLOOR = 0.05
+BT_FLOOR = 0.005  # held-out log error below the noise is luck: no predictor gets more credit
 
 
 def _tokens_of(p: TrialPoint, key: str | None) -> float | None:
@@ -140,6 +141,7 @@ def pick_large_run(
     # 5. the joint response model: size, data and size-conditioned optima of the settings
     resp: ResponseFit | None = None
     follows_report: dict[str, Any] | None = None
+    pred_bt: dict[str, float] | None = None
     settings_names = _settings(space, ok, tok_key)
     if tarr is not None and n_eff is not None and chin and "all" in chin:
         settings_names = settings_names[: max(0, (n - 7) // 3)]
@@ -152,6 +154,8 @@ def pick_large_run(
                                                  cov, W[0], start)  # fmt: skip
         resp = fit_response(n_eff, tarr, loss, Z, settings_names, w_fit, W[0], start, cov,
                             follows)  # fmt: skip
+        pred_bt = predictor_errors(n_eff, tarr, loss, costs, Z, settings_names, cov, W[0], start,
+                                   follows)  # fmt: skip
 
     # 6. the size at the target
     n_target = _size_at_target(resp, chin, target_flops, warnings)
@@ -182,6 +186,7 @@ def pick_large_run(
     # 8. predicted loss with bootstrap interval, widened by the backtest
     pred = fb.predict(np.array([target_flops]))[:, 0]
     pred_source = "frontier L(C)"
+    parts: dict[str, float] = {"frontier": float(pred[0])}
     if resp is not None and tok_key in cfg:
         z = {s: float(transform(space.param(s), np.array(cfg[s]))) for s in resp.hp_names}
         pred = resp.predict(n_pick, float(cfg[tok_key]), z, _cov_at(resp, n_pick, cfg, tok_key,
@@ -198,13 +203,18 @@ def pick_large_run(
         # in log and let the interval cover both
         alt = laws.chinchilla_predict(chin["_boot_pareto"], np.array([n_pick]),
                                       np.array([float(cfg[tok_key])]))[:, 0]  # fmt: skip
+        parts = {"joint": float(pred[0]), "pareto_chinchilla": float(alt[0])}
         m = min(len(alt), len(pred))
-        pred = np.sqrt(pred[:m] * alt[:m])
-        pred_source += " averaged (geometric) with Chinchilla L(N, D) on the Pareto set"
-        cover = (
-            float(min(pred[0] ** 2 / alt[0], alt[0])),
-            float(max(pred[0] ** 2 / alt[0], alt[0])),
-        )
+        # weighted by held-out error on the costlier runs' frontier (equal without a backtest)
+        wj = wc = 1.0
+        if pred_bt is not None:
+            wj = 1.0 / max(pred_bt["joint"], BT_FLOOR) ** 2
+            wc = 1.0 / max(pred_bt["pareto_chinchilla"], BT_FLOOR) ** 2
+        sj = wj / (wj + wc)
+        pred = np.exp(sj * np.log(pred[:m]) + (1 - sj) * np.log(alt[:m]))
+        pred_source += (f" ({sj:.0%}) combined in log with Chinchilla L(N, D) on the Pareto set "
+                        f"({1 - sj:.0%}), weighted by backtest error")  # fmt: skip
+        cover = (min(parts.values()), max(parts.values()))
     else:
         cover = None
     point = float(pred[0])
@@ -231,6 +241,8 @@ def pick_large_run(
                       target_flops, max_cost, n, tau, bt)  # fmt: skip
     fits["predicted_loss_bootstrap_ci90"] = boot_ci
     fits["predicted_loss_source"] = pred_source
+    fits["predicted_loss_parts"] = parts
+    fits["predictor_backtest"] = pred_bt
     fits["learning_rate"] = settings.get(lr_key, {}) if lr_key else {}
     fits["settings"] = settings
     fits["failure"] = cliff.to_dict() if cliff else None
