@@ -14,11 +14,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-import dashboards
 from experiments.service import queries
 from experiments.service.context import Ctx, require_sweep
 
-WEB_DIR = Path(dashboards.__file__).resolve().parent / "web"
+WEB_DIR = Path(__file__).resolve().parents[2] / "dashboards" / "web"
 TEMPLATES_DIR = WEB_DIR / "templates"
 STATIC_DIR = WEB_DIR / "static"
 
