@@ -24,6 +24,7 @@ search_space:
   learning_rate: {{kind: log, min: 1.0e-4, max: 3.0e-2}}
 budget: {{max_trials: {n}, parallel_trials: 2}}
 target: {{flops: 1.0e+20}}
+optimizer: {{name: local}}  # the pipeline, not the optimizer, is under test here: keep it quick
 """
 
 

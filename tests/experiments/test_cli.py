@@ -1,0 +1,100 @@
+"""The `carbs` command line as a user drives it: run, status, report, export, and clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from experiments.cli import main
+
+SWEEPS = Path(__file__).resolve().parents[2] / "experiments" / "sweeps"
+
+
+def _spec_file(tmp_path: Path, source: str, **changes: object) -> Path:
+    spec = yaml.safe_load((SWEEPS / source).read_text())
+    for dotted, value in changes.items():
+        node = spec
+        *parents, leaf = dotted.split("__")
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    path = tmp_path / f"{spec['name']}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+@pytest.mark.slow
+def test_toy_sweep_run_status_report_export(
+    ray_local: None, tmp_path: Path, capsys, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    spec = _spec_file(tmp_path, "toy_chinchilla.yaml", storage=db, budget__max_trials=12)
+    assert main(["run", str(spec), "--no-progress", "--out", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert "12 trials finished" in out and "large run: predicted loss" in out
+    run_dir = tmp_path / "runs" / "toy_chinchilla"
+    for name in ("pareto_frontier.png", "pareto_frontier.svg", "trials.csv", "large_run.yaml"):
+        assert (run_dir / name).stat().st_size > 0, name
+    exported = yaml.safe_load((run_dir / "large_run.yaml").read_text())
+    assert set(exported["params"]) >= {"n_params", "tokens", "learning_rate"}
+    assert exported["prediction"]["loss"] > 1.8  # the toy's irreducible loss
+
+    assert main(["status", "--storage", db]) == 0
+    assert "toy_chinchilla: finished" in capsys.readouterr().out
+    assert (
+        main(["export", "toy_chinchilla", "--storage", db, "--out", str(tmp_path / "again")]) == 0
+    )
+    assert (tmp_path / "again" / "toy_chinchilla" / "large_run.yaml").exists()
+    assert main(["report", "toy_chinchilla", "--storage", db, "--out", str(tmp_path / "rep")]) == 0
+    assert "succeeded" in capsys.readouterr().out
+
+
+def test_unknown_sweep_and_bad_spec_exit_2_with_a_message(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    db = f"sqlite:///{tmp_path / 'empty.db'}"
+    assert main(["export", "nope", "--storage", db]) == 2
+    assert "no sweep named 'nope'" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: x\nsearch_space: {lr: {kind: log, min: -1, max: 1, scales_cost: true}}\ntarget: {flops: 1e20}\n"
+    )
+    assert main(["run", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.yaml" in err and "search_space.lr" in err
+
+
+@pytest.mark.slow
+def test_tiny_moe_sweep_trains_for_real_and_exports_hf_config(
+    ray_local: None, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    db = f"sqlite:///{tmp_path / 'moe.db'}"
+    spec = _spec_file(
+        tmp_path,
+        "moe_tiny.yaml",
+        storage=db,
+        budget__max_trials=4,
+        search_space__tokens={"kind": "log", "min": 2.0e4, "max": 6.0e4, "scales_cost": True},
+        search_space__d_model={
+            "kind": "log",
+            "min": 32,
+            "max": 64,
+            "multiple_of": 32,
+            "scales_cost": True,
+        },
+    )
+    assert main(["run", str(spec), "--no-progress", "--out", str(tmp_path / "runs")]) == 0
+    from experiments.store.repository import Store
+
+    store = Store(db)
+    sweep = store.require_sweep("moe_tiny")
+    trials = store.trials(sweep.id, statuses=["succeeded"], with_curves=True)
+    assert len(trials) >= 3
+    for t in trials:
+        assert t.metrics["corpus_fingerprint"] == store.get_sweep("moe_tiny").corpus_fingerprint
+        assert len(t.curve) >= 2 and t.cost_flops > 1e9
+    hf = json.loads((tmp_path / "runs" / "moe_tiny" / "hf_dbrx_config.json").read_text())
+    assert hf["ffn_config"]["moe_num_experts"] in (4, 8)
