@@ -125,7 +125,6 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"wrote {p}")
     try:
         from dashboards.scaling_plots import plot_scaling
-
         from experiments.large_run import fit_and_pick, trial_points
         from experiments.spec import SweepSpec
 

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from carbs.scaling.pick import LargeRunPick, pick_large_run
-
 from carbs.scaling.types import TrialPoint
 from experiments.export import render_export
-from experiments.runner import _load_price
+from experiments.runner import load_price
 from experiments.spec import SweepSpec
 from experiments.store.models import Trial, TrialStatus
 from experiments.store.repository import Store
@@ -67,7 +66,7 @@ def fit_and_pick(store: Store, sweep_name: str, n_bootstrap: int = 200) -> tuple
         points,
         spec.space(),
         spec.target.flops,
-        cost_fn=_load_price(spec),
+        cost_fn=load_price(spec),
         seed=spec.seed,
         n_bootstrap=n_bootstrap,
     )

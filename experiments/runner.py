@@ -330,4 +330,3 @@ class SweepRunner:
         )
 
 
-_load_price = load_price  # kept for callers of the old private name (large_run)

@@ -40,7 +40,9 @@ def store_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # typ
         return
     base = postgres_url()
     if base is None:
-        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
+        pytest.skip(
+            f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
+        )
     yield from _fresh_postgres_schema(base)
 
 
