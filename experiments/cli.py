@@ -69,6 +69,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{summary.total_cost:.3g} FLOPs, {wall:.0f} s",
         flush=True,
     )
+    if summary.retries or summary.requeued or summary.duplicates_ignored:
+        print(
+            f"  infrastructure retries {summary.retries}, trials reclaimed from dead drivers "
+            f"{summary.requeued}, duplicate results ignored {summary.duplicates_ignored}",
+            flush=True,
+        )
+    if summary.cancelled:
+        print("cancelled: the sweep was cancelled (carbs cancel or the service)", file=sys.stderr)
+        return 0
     if summary.interrupted:
         print("interrupted: run the same command again to resume", file=sys.stderr)
         return 130
