@@ -41,6 +41,7 @@ MIN_POINTS = 3
 FEW_POINTS = 8
 RESP_TAU = 3.0  # the joint model weights runs by nearness, over a wider band than the laws
 RESP_FLOOR = 0.05
+BT_SHRINK = 4.0  # held-out frontier runs worth as much as the even-split prior
 BT_FLOOR = 0.005  # held-out log error below the noise is luck: no predictor gets more credit
 
 
@@ -210,7 +211,9 @@ def pick_large_run(
         if pred_bt is not None:
             wj = 1.0 / max(pred_bt["joint"], BT_FLOOR) ** 2
             wc = 1.0 / max(pred_bt["pareto_chinchilla"], BT_FLOOR) ** 2
-        sj = wj / (wj + wc)
+        k = pred_bt["n_scored"] if pred_bt is not None else 0.0
+        # few held-out frontier runs make the errors noisy: shrink toward an even split
+        sj = 0.5 + (wj / (wj + wc) - 0.5) * k / (k + BT_SHRINK)
         pred = np.exp(sj * np.log(pred[:m]) + (1 - sj) * np.log(alt[:m]))
         pred_source += (f" ({sj:.0%}) combined in log with Chinchilla L(N, D) on the Pareto set "
                         f"({1 - sj:.0%}), weighted by backtest error")  # fmt: skip
