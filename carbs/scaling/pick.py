@@ -28,9 +28,12 @@ from carbs.scaling.divergence import Cliff, fit_cliff
 from carbs.scaling.frontier import fit_frontier_boot
 from carbs.scaling.hpchoice import LR_NAMES, choose_settings, lr_cliff
 from carbs.scaling.hplaws import HPLaw, fit_hp_law, nearness_weights, transform
-from carbs.scaling.hplaws import inverse as hplaws_inverse
+from carbs.scaling.pickfits import chinchilla_fits as _chinchilla_fits
+from carbs.scaling.pickfits import fits_dict as _fits_dict
+from carbs.scaling.pickfits import pareto_rows as _pareto_rows
+from carbs.scaling.pickfits import with_curves as _with_curves
 from carbs.scaling.response import ResponseFit, fit_response
-from carbs.scaling.result import LargeRunPick, band, jsonable
+from carbs.scaling.result import LargeRunPick, jsonable
 from carbs.scaling.types import TrialPoint
 from carbs.space import SearchSpace
 
@@ -350,109 +353,4 @@ def _cov_at(resp: ResponseFit, n_pick: float, cfg: dict[str, Any], tok_key: str,
     """The large run's scale variables and settings' z."""
     out = scale_vars(n_pick, float(cfg[tok_key]), target, cfg)
     out.update({setting_var(k): v for k, v in z.items()})
-    return out
-
-
-def _fits_dict(fb, fb_all, fc, fl, x0, hp, ok, costs, loss, counts, W, toks, failed, target,
-               max_cost, n, tau, bt) -> dict[str, Any]:  # noqa: ANN001  # fmt: skip
-    """Everything fitted, for reports and plots."""
-    fits: dict[str, Any] = {
-        "target_flops": target,
-        "n_points": n,
-        "n_failed": len(failed),
-        "frontier_pareto": {
-            **laws.FitResult(
-                "frontier",
-                ("a", "e", "alpha"),
-                fb.theta[0],
-                0.0,
-                int(fb.masks[0].sum()),
-                fb.theta[1:],
-            ).to_dict(),  # fmt: skip
-            "readable": laws.frontier_readable(fb.theta[0], x0),
-            "log_C0": x0,
-        },
-        "frontier_all": {
-            **laws.FitResult(
-                "frontier", ("a", "e", "alpha"), fb_all.theta[0], 0.0, len(fc), fb_all.theta[1:]
-            ).to_dict(),  # fmt: skip
-            "readable": laws.frontier_readable(fb_all.theta[0], x0),
-            "log_C0": x0,
-        },
-        "frontier_points": {
-            "cost": fc.tolist(),
-            "loss": fl.tolist(),
-            "pareto": fb.masks[0].tolist(),
-        },  # fmt: skip
-        "nearness_tau": tau,
-        "laws": {k: v.summary(target) for k, v in hp.items()},
-        "backtest": bt,
-    }
-    grid = np.exp(np.linspace(math.log(costs.min()), math.log(max(target, max_cost)), 40))
-    fb_pred = fb.predict(grid)
-    fits["frontier_pareto"]["band"] = band(grid, fb_pred[0], fb_pred[1:])
-    t = np.array([v if v is not None else np.nan for v in toks], float)
-    for k, law in hp.items():
-        z = law.coef[:, :1] + law.coef[:, 1:2] * (np.log(grid)[None, :] - law.x0)
-        v = hplaws_inverse(law.param, z)
-        fits["laws"][k]["band"] = band(grid, v[0], v[1:])
-        if k == "n_params" and k not in ok[0].params:
-            obs = (costs / (6.0 * t)).tolist()
-        elif k == "tokens_per_param":
-            obs = (t**2 * 6.0 / costs).tolist()
-        else:
-            obs = [float(p.params[k]) if k in p.params else None for p in ok]
-        fits["laws"][k]["observed"] = obs
-    fits["points"] = {
-        "cost": costs.tolist(),
-        "loss": loss.tolist(),
-        "near_weight": (W[0] / counts[0]).tolist(),
-        "failed_cost": [p.cost for p in failed],
-    }
-    return fits
-
-
-def _pareto_rows(costs: np.ndarray, loss: np.ndarray) -> np.ndarray:
-    from carbs.pareto import pareto_mask
-
-    return pareto_mask(costs, loss)
-
-
-def _with_curves(
-    ok: Sequence[TrialPoint], costs: np.ndarray, loss: np.ndarray, counts: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Append each run's learning-curve points (flops, val or train loss) to the frontier data."""
-    c, y, parent = list(costs), list(loss), list(range(len(ok)))
-    for i, p in enumerate(ok):
-        for pt in p.curve or []:
-            v = pt.get("val_loss", pt.get("train_loss"))
-            f = pt.get("flops")
-            if v is not None and f and f > 0 and math.isfinite(v) and v > 0 and f < p.cost:
-                c.append(float(f))
-                y.append(float(v))
-                parent.append(i)
-    return np.array(c), np.array(y), counts[:, parent]
-
-
-def _chinchilla_fits(costs, loss, toks, counts, masks, target):  # noqa: ANN001
-    """Approach 3 on the Pareto set and on all runs, N = FLOPs / (6 tokens)."""
-    n_eff = costs / (6.0 * toks)
-    out: dict[str, Any] = {"size_measure": "N = cost / (6 tokens)"}
-    for name, w in (("pareto", counts * masks[:, : len(costs)]), ("all", counts)):
-        idx = np.flatnonzero(w[0] > 0)
-        if len(idx) < 5:
-            continue
-        fit = laws.fit_chinchilla(n_eff[idx], toks[idx], loss[idx], counts=None, n_starts=16)
-        resid = laws.chinchilla_resid(np.log(n_eff), np.log(toks), np.log(loss))
-        starts = np.repeat(fit.theta[None], len(w), 0)
-        boot, _ = hb.batched_fit(resid, starts, w, 1e-3, laws.CH_LO, laws.CH_HI, iters=100)
-        boot[0] = fit.theta
-        fit.boot = boot[1:]
-        nopt = laws.chinchilla_n_opt(boot, np.array([target]))[:, 0]
-        d = fit.to_dict()
-        d["readable"] = laws.chinchilla_readable(fit.theta)
-        d["n_opt_at_target"] = float(nopt[0])
-        d["n_opt_at_target_ci90"] = [float(v) for v in np.quantile(nopt[1:], [0.05, 0.95])]
-        out[name] = d
-        out[f"_boot_{name}"] = boot
     return out
