@@ -33,7 +33,7 @@ from carbs.space import Param, SearchSpace  # noqa: E402
 def latency(sizes: list[int], steps: int) -> list[dict]:
     """Cold suggest (fresh optimizer, replayed data: pays the full hyperparameter fit), the
     steady-state mean over `steps` observe+suggest rounds (warm hyperparameters, periodic refits
-    included), and a rebuild in the same process (anchor fit memoized), on a 10-D problem."""
+    included), on a 10-D problem."""
     space = SearchSpace(
         tuple(Param(f"x{i}", "linear", 0.0, 1.0, scale=0.25) for i in range(9))
         + (Param("size", "log", 1.0, 1000.0, center=10.0),)
