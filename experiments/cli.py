@@ -36,6 +36,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from experiments.store.repository import Store, SweepConflict
 
     spec = load_spec(args.spec)
+    # The driver only fits the optimizer's small GPs; trials get the cores (through Ray).
+    import torch
+
+    torch.set_num_threads(1)
     if args.storage:
         spec = spec.model_copy(update={"storage": args.storage})
     spec_yaml = Path(args.spec).read_text()
