@@ -89,7 +89,11 @@ def _storage(args: argparse.Namespace) -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     import logging
 
+    import torch
     import uvicorn
+
+    # the server fits GPs and scaling laws; one thread each keeps requests from thrashing the cores
+    torch.set_num_threads(1)
 
     from experiments.service.app import create_app
     from experiments.service.context import ServiceSettings
