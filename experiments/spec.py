@@ -164,8 +164,28 @@ class TargetSpec(_Strict):
 
 
 class OptimizerSpec(_Strict):
-    name: str | None = None
+    name: str | None = Field(None, description="registered optimizer; default: carbs")
     settings: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_optimizer(self) -> OptimizerSpec:
+        from carbs import registry
+
+        name = self.name or registry.DEFAULT_OPTIMIZER
+        if name not in registry.available():
+            raise ValueError(
+                f"name: unknown optimizer {name!r}; choose one of {registry.available()}"
+            )
+        if name == "carbs" and self.settings:
+            from carbs.bayes.settings import CarbsSettings  # imports BoTorch: only when needed
+
+            try:
+                CarbsSettings.from_mapping(
+                    {k: v for k, v in self.settings.items() if k != "max_cost"}
+                )
+            except (TypeError, ValueError) as exc:
+                raise ValueError(str(exc).removeprefix("optimizer settings: ")) from exc
+        return self
 
 
 class SweepSpec(_Strict):
@@ -230,8 +250,9 @@ def _format_errors(source: str, exc: ValidationError) -> str:
         path = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         head, sep, rest = msg.partition(": ")
-        if not path and sep and " " not in head:  # model-level checks prefix their own field path
-            path, msg = head, rest
+        if sep and head and " " not in head and head[0].isalpha():
+            # model-level checks name the field they are about: "field.path: message"
+            path, msg = (f"{path}.{head}" if path else head), rest
         path = path or "(top level)"
         lines.append(f"  - {path}: {msg}")
     return "\n".join(lines)
