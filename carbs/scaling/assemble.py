@@ -55,8 +55,14 @@ def assemble_shape(
     cost_fn: Callable[[dict[str, Any]], float] | None,
     n_target: float | None,
     warnings: list[str],
+    hp_size: dict[str, HPLaw] | None = None,
 ) -> dict[str, Any]:
-    """Solve the shape for size `n_target` and tokens for the budget (needs cost_fn and tokens)."""
+    """Solve the shape for size `n_target` and tokens for the budget (needs cost_fn and tokens).
+
+    `hp_size` holds shape laws vs the runs' size N instead of compute: read at the picked size
+    they stay consistent with it when the size solve (Chinchilla N_opt) and the compute laws
+    disagree, so the shrink or growth is shared by width and depth as the runs shared it.
+    """
     shape = [p.name for p in space.params if p.name in hp and p.name != tok_key
              and (p.scales_cost or p.name in SHAPE_NAMES)]  # fmt: skip
     if cost_fn is None or tok_key is None or "n_params" not in hp:
@@ -72,9 +78,11 @@ def assemble_shape(
     def size_fn(c: dict[str, Any]) -> float:
         return cost_fn({**c, tok_key: t_ref}) / (6.0 * t_ref)
 
+    if n_target is None:
+        n_target = float(hp["n_params"].value_at(target)[0])
     targets = {}
     for s in shape:
-        law = hp[s]
+        law = hp[s]  # whether a trend exists is judged vs compute, which no shape sets by itself
         boot_sd = float(np.std(law.z_at(target)[1:])) if len(law.coef) > 2 else 0.3
         val = float(law.value_at(target)[0])
         sd = max(law.resid_sd, boot_sd, 0.1)
@@ -89,9 +97,13 @@ def assemble_shape(
             seen = [float(p.params[s]) for p in ok if s in p.params]
             val = float(min(max(val, min(seen)), max(seen)))
             sd = HELD_SD
+        elif hp_size is not None and s in hp_size:
+            # a growing one is read off its law vs size at the picked size
+            law = hp_size[s]
+            boot_sd = float(np.std(law.z_at(n_target)[1:])) if len(law.coef) > 2 else 0.3
+            val = float(law.value_at(n_target)[0])
+            sd = max(law.resid_sd, boot_sd, 0.1)
         targets[s] = (val, sd)
-    if n_target is None:
-        n_target = float(hp["n_params"].value_at(target)[0])
     cfg, _ = consistent_shape(space, cfg, targets, n_target, 0.03, size_fn)
     fix_heads(cfg, ok)  # before pricing tokens: heads change the attention FLOPs
     solve_budget(cfg, space, cost_fn, target, tok_key)

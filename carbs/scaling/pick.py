@@ -45,7 +45,8 @@ FEW_POINTS = 8
 RESP_TAU = 3.0  # the joint model weights runs by nearness, over a wider band than the laws
 RESP_FLOOR = 0.05
 BT_SHRINK = 4.0  # held-out frontier runs worth as much as the even-split prior
-BT_FLOOR = 0.005  # held-out log error below the noise is luck: no predictor gets more credit
+BT_FLOOR = 0.005
+SHAPE_VS_SIZE = True  # shape laws vs the runs' size N, read at the picked size  # held-out log error below the noise is luck: no predictor gets more credit
 
 
 def _tokens_of(p: TrialPoint, key: str | None) -> float | None:
@@ -133,7 +134,13 @@ def pick_large_run(
     have_tokens = all(t is not None and t > 0 for t in toks)
     tarr = np.array(toks, float) if have_tokens else None
     n_eff = costs / (6.0 * tarr) if tarr is not None else None
+    hp_size: dict[str, HPLaw] | None = None
     if tarr is not None and n_eff is not None:
+        # shape vs size, read at the picked size (consistent with it whatever law set it)
+        xn = float(np.average(np.log(n_eff), weights=W[0] + 1e-12))
+        hp_size = {k: fit_hp_law(k, law.param, n_eff, np.array([float(p.params[k]) for p in ok]),
+                                 W, xn) for k, law in hp.items()
+                   if law.param is not None and law.param.scales_cost}  # fmt: skip
         hp["n_params"] = fit_hp_law("n_params", None, costs, n_eff, W, x0)
         hp["tokens_per_param"] = fit_hp_law("tokens_per_param", None, costs, tarr / n_eff, W, x0)
 
@@ -168,7 +175,18 @@ def pick_large_run(
     lr_key = next((k for k in LR_NAMES if k in hp), None)
     skip = {lr_key} | set(resp.hp_names if resp else ())
     cfg = base_config(ok, space, target_flops, hp, skip)
-    cfg = assemble_shape(cfg, ok, space, target_flops, hp, tok_key, cost_fn, n_target, warnings)
+    cfg = assemble_shape(
+        cfg,
+        ok,
+        space,
+        target_flops,
+        hp,
+        tok_key,
+        cost_fn,
+        n_target,
+        warnings,
+        hp_size if SHAPE_VS_SIZE else None,
+    )
     if cost_fn is not None and tok_key in cfg:
         n_pick = target_flops / (6.0 * float(cfg[tok_key]))
     else:
