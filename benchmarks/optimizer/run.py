@@ -92,26 +92,56 @@ def final_gaps(trace, problem) -> list[float]:
     return out
 
 
+def gap_breakdown(trace, problem) -> list[dict[str, float]]:
+    """Per budget C, why the best trial under C misses the frontier: its cost as a fraction of C
+    (a cheaper run cannot reach frontier(C) however well tuned) and its gap to the frontier at
+    its own cost (how well its other hyperparameters are tuned)."""
+    c = np.asarray(trace.costs)
+    y = np.asarray(trace.true_losses)
+    out = []
+    for b in problem.budgets:
+        m = np.where((c <= b) & np.isfinite(y))[0]
+        if not len(m):
+            out.append({"cost_fraction": math.nan, "own_cost_gap": math.inf})
+            continue
+        i = int(m[np.argmin(y[m])])
+        out.append(
+            {
+                "cost_fraction": float(c[i] / b),
+                "own_cost_gap": float(y[i] / problem.frontier(float(c[i])) - 1),
+            }
+        )
+    return out
+
+
 def quality(
-    problems: list[str], methods: list[str], seeds: int, trials: int, batch: int
+    problems: list[str],
+    methods: list[str],
+    seeds: int,
+    trials: int,
+    batch: int,
+    settings: dict | None = None,
 ) -> list[dict]:
     rows = []
     for name in problems:
         for method in methods:
-            costs, secs, by_tol, gaps = [], [], {t: [] for t in TOLERANCES}, []
+            costs, secs, by_tol, gaps, why = [], [], {t: [] for t in TOLERANCES}, [], []
             for seed in range(seeds):
                 problem = make(name, seed)
                 if method in ("tpe", "gp"):
                     trace = run_optuna(problem, method, seed, trials, batch)
                 elif method == "carbs_capped":  # the user states the largest cost they care about
-                    cap = {"max_suggestion_cost": 3 * max(problem.budgets)}
+                    cap = {**(settings or {}), "max_suggestion_cost": 3 * max(problem.budgets)}
                     trace = run_native(problem, "carbs", seed, trials, batch, cap)
+                elif method == "carbs":
+                    trace = run_native(problem, method, seed, trials, batch, settings)
                 else:
                     trace = run_native(problem, method, seed, trials, batch)
                 costs.append(cost_to_frontier(trace, problem))
                 for t in TOLERANCES:
                     by_tol[t].append(cost_to_frontier(trace, problem, tol=t))
                 gaps.append(final_gaps(trace, problem))
+                why.append(gap_breakdown(trace, problem))
                 secs.append(trace.suggest_seconds)
             med = statistics.median(costs)
             row = {
@@ -128,9 +158,11 @@ def quality(
                     for i, c in enumerate(problem.budgets)
                 },
                 "final_gaps": gaps,
+                "gap_breakdown": why,
                 "seeds": seeds,
                 "trials": trials,
                 "batch": batch,
+                "settings": settings or {},
                 "suggest_seconds_per_trial": statistics.mean(secs) / trials,
             }
             print(json.dumps(row), flush=True)
@@ -149,6 +181,9 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=120)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 avoids contention)")
+    ap.add_argument(
+        "--settings", default="{}", help="JSON settings for the carbs methods (e.g. an ablation)"
+    )
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/optimizer.json"))
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -157,7 +192,12 @@ def main() -> None:
         result["latency"] = latency([int(s) for s in a.sizes.split(",")], a.steps)
     if a.what in ("quality", "all"):
         result["quality"] = quality(
-            a.problems.split(","), a.methods.split(","), a.seeds, a.trials, a.batch
+            a.problems.split(","),
+            a.methods.split(","),
+            a.seeds,
+            a.trials,
+            a.batch,
+            json.loads(a.settings),
         )
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(result, indent=1))

@@ -96,15 +96,25 @@ class SpaceEncoder:
         """(n, dim) search coordinates -> (n, dim) float64 GP inputs, roughly in [-0.5, 0.5]."""
         return torch.as_tensor((z - self._gp_offset) / self._gp_width - 0.5, dtype=torch.float64)
 
-    def sample(self, origins: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    def sample(
+        self,
+        origins: np.ndarray,
+        n: int,
+        rng: np.random.Generator,
+        scales: tuple[float, ...] = (1.0,),
+    ) -> np.ndarray:
         """(k, dim) origins -> (n, dim) Gaussian steps around uniformly chosen origins.
 
-        Numeric columns move by N(0, radius) and reflect off finite bounds (keeps the local
-        density instead of piling mass on the bound); each categorical re-draws uniformly with
-        `switch_prob`.
+        Numeric columns move by N(0, radius * s), s drawn per candidate from `scales` (small
+        scales give the fine steps a late search needs to settle an optimum to within a
+        fraction of a radius), and reflect off finite bounds (keeps the local density instead
+        of piling mass on the bound); each categorical re-draws uniformly with `switch_prob`.
         """
         idx = rng.integers(len(origins), size=n)
         z = origins[idx].copy()
+        step = np.full(n, self.radius * scales[0])
+        if len(scales) > 1:
+            step = self.radius * np.asarray(scales, dtype=float)[rng.integers(len(scales), size=n)]
         for p, sl in zip(self.space.params, self.columns, strict=True):
             if p.kind == "categorical":
                 k = sl.stop - sl.start
@@ -116,7 +126,7 @@ class SpaceEncoder:
                 z[:, sl] = block
             else:
                 j = sl.start
-                x = z[:, j] + rng.normal(0.0, self.radius, size=n)
+                x = z[:, j] + rng.normal(0.0, 1.0, size=n) * step
                 z[:, j] = _reflect(x, self.lower[j], self.upper[j])
         return z
 

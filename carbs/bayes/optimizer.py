@@ -160,7 +160,7 @@ class CarbsOptimizer:
         seen = set(excluded)
         radius = self.encoder.radius
         for attempt in range(6):
-            raw = self.encoder.sample(origins, 2 * count, rng)
+            raw = self.encoder.sample(origins, 2 * count, rng, self.settings.radius_scales)
             for z in raw:
                 p = self.encoder.decode(z)
                 k = self.encoder.key(p)

@@ -16,6 +16,8 @@ class CarbsSettings:
 
     search_radius: std-dev of the Gaussian search distribution around Pareto members, in basic
         units (natural log for log params, `scale` units for linear ones).
+    radius_scales: candidates step with std-dev search_radius x one of these (drawn per
+        candidate); (1.0,) is CARBS' single radius, smaller entries add fine local steps.
     num_random_samples: successes needed before the GP models are used (random around centre).
     num_candidates_per_dim: candidates scored per suggestion, per search dimension.
     max_candidates: cap on the candidate count (keeps scoring cheap in many dimensions).
@@ -39,6 +41,7 @@ class CarbsSettings:
     """
 
     search_radius: float = 0.5
+    radius_scales: tuple[float, ...] = (1.0,)
     num_random_samples: int = 4
     num_candidates_per_dim: int = 100
     max_candidates: int = 2000
@@ -62,4 +65,6 @@ class CarbsSettings:
             raise ValueError(
                 f"optimizer settings: unknown key(s) {unknown}; valid keys are {sorted(known)}"
             )
+        if "radius_scales" in settings:  # a JSON/YAML list: keep the settings hashable
+            settings = {**settings, "radius_scales": tuple(settings["radius_scales"])}
         return cls(**settings)
