@@ -135,7 +135,9 @@ def main() -> None:
         reg = "diverged" if r["diverged"] else f"{100 * r['regret']:6.2f}%"
         pe = "" if r["pred_err"] is None else f"{100 * r['pred_err']:+6.2f}%"
         print(
-            f"seed {r['seed']}: regret {reg}  pred err {pe}  CI covers {r['ci_covers']}  "
+            f"seed {r['seed']}: regret {reg}  pred err {pe}  CI covers {r['ci_covers']} "
+            f"[{100 * (r['ci'][0] / r['predicted'] - 1):+.1f}%, "
+            f"{100 * (r['ci'][1] / r['predicted'] - 1):+.1f}%]  "
             f"cost ratio {r['cost_ratio']:.3f}  {r['pick_seconds']:.2f}s  failed {r['n_failed']}"
         )
         if a.verbose:

@@ -250,6 +250,10 @@ def pick_large_run(
     bt = backtest(fc, fl)
     if bt.get("loss_rel_err_mean") is not None:
         e = float(bt["loss_rel_err_max"])
+        if pred_bt is not None:
+            # the picked loss comes from the joint/Chinchilla predictors: their own held-out
+            # error on the costlier runs is the honest base when it exceeds the frontier's
+            e = max(e, pred_bt["joint"], pred_bt["pareto_chinchilla"])
         ext = math.log(target_flops / max_cost) / max(bt["log_extrapolation"], 1e-9)
         widen = e * max(1.0, ext)  # backtest error grows with how far we extrapolate
         lo, hi = min(lo, point * (1 - widen)), max(hi, point * (1 + widen))
