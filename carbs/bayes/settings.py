@@ -17,7 +17,10 @@ class CarbsSettings:
     search_radius: std-dev of the Gaussian search distribution around Pareto members, in basic
         units (natural log for log params, `scale` units for linear ones).
     radius_scales: candidates step with std-dev search_radius x one of these (drawn per
-        candidate); (1.0,) is CARBS' single radius, smaller entries add fine local steps.
+        candidate); (1.0,) is CARBS' single radius. Why the smaller entries: on the scaling
+        world one radius-sized step (0.5 in ln lr = x1.65) moves the loss by more than the 1 %
+        a frontier point must be tuned to, so a single radius stalls at a few % off the frontier
+        (benchmarks/optimizer/README.md).
     num_random_samples: successes needed before the GP models are used (random around centre).
     num_candidates_per_dim: candidates scored per suggestion, per search dimension.
     max_candidates: cap on the candidate count (keeps scoring cheap in many dimensions).
@@ -41,7 +44,7 @@ class CarbsSettings:
     """
 
     search_radius: float = 0.5
-    radius_scales: tuple[float, ...] = (1.0,)
+    radius_scales: tuple[float, ...] = (1.0, 0.5, 0.25)
     num_random_samples: int = 4
     num_candidates_per_dim: int = 100
     max_candidates: int = 2000
