@@ -19,7 +19,17 @@ from carbs.scaling.hplaws import HPLaw
 from carbs.scaling.types import TrialPoint
 from carbs.space import SearchSpace
 
-HELD_SD = 0.05  # log sd that keeps a held shape parameter where it is in the consistency solve
+HELD_SD = 0.05
+# widths and depth grow with model size in every compute-optimal family; expert counts and
+# top_k need not, so only these follow their size law when their compute trend is unclear
+GROWING_DIMS = (
+    "d_model",
+    "n_layers",
+    "expert_hidden",
+    "ffn_hidden",
+    "d_ff",
+    "head_dim",
+)  # log sd that keeps a held shape parameter where it is in the consistency solve
 SHAPE_NAMES = ("d_model", "n_layers", "n_heads", "n_kv_heads", "n_experts", "top_k",
                "expert_hidden", "head_dim")  # fmt: skip
 
@@ -87,7 +97,8 @@ def assemble_shape(
         val = float(law.value_at(target)[0])
         sd = max(law.resid_sd, boot_sd, 0.1)
         slope_ci = np.quantile(law.coef[1:, 1], [0.05, 0.95]) if len(law.coef) > 2 else (0, 0)
-        if slope_ci[0] <= 0 <= slope_ci[1]:
+        grows = hp_size is not None and s in hp_size and s in GROWING_DIMS
+        if slope_ci[0] <= 0 <= slope_ci[1] and not grows:
             # no trend the runs can show: hold it where the runs were, not extrapolated
             max_c = max(p.cost for p in ok)
             val = float(space.param(s).clamp(float(law.value_at(max_c)[0])))
@@ -98,7 +109,8 @@ def assemble_shape(
             val = float(min(max(val, min(seen)), max(seen)))
             sd = HELD_SD
         elif hp_size is not None and s in hp_size:
-            # a growing one is read off its law vs size at the picked size
+            # a growing one is read off its law vs size at the picked size; so is a width or
+            # depth without a clear trend vs compute (no evidence is not evidence it stays)
             law = hp_size[s]
             boot_sd = float(np.std(law.z_at(n_target)[1:])) if len(law.coef) > 2 else 0.3
             val = float(law.value_at(n_target)[0])

@@ -46,7 +46,10 @@ RESP_TAU = 3.0  # the joint model weights runs by nearness, over a wider band th
 RESP_FLOOR = 0.05
 BT_SHRINK = 4.0  # held-out frontier runs worth as much as the even-split prior
 BT_FLOOR = 0.005
-SHAPE_VS_SIZE = True  # shape laws vs the runs' size N, read at the picked size  # held-out log error below the noise is luck: no predictor gets more credit
+SHAPE_VS_SIZE = True
+SIZE_PRIOR = True  # N_opt's growth exponent shrunk toward SIZE_EXP_PRIOR by its bootstrap sd
+SIZE_EXP_PRIOR = 0.5
+SIZE_EXP_SD = 0.15  # shape laws vs the runs' size N, read at the picked size  # held-out log error below the noise is luck: no predictor gets more credit
 
 
 def _tokens_of(p: TrialPoint, key: str | None) -> float | None:
@@ -169,7 +172,10 @@ def pick_large_run(
                                    follows)  # fmt: skip
 
     # 6. the size at the target
-    n_target = _size_at_target(resp, chin, target_flops, warnings)
+    # the near-frontier runs' own size trend: its bootstrap spread says how well the sweep
+    # pins N's growth (a Chinchilla fit over a narrow N range can be falsely sure of it)
+    law_sd = float(np.std(hp["n_params"].coef[1:, 1])) if "n_params" in hp else 0.0
+    n_target = _size_at_target(resp, chin, target_flops, warnings, max_cost, law_sd)
 
     # 7. the config: shape and tokens, then settings at the picked size, then the budget again
     lr_key = next((k for k in LR_NAMES if k in hp), None)
@@ -313,23 +319,49 @@ def _settings(space: SearchSpace, ok: Sequence[TrialPoint], tok_key: str | None)
 
 
 def _size_at_target(
-    resp: ResponseFit | None, chin: dict[str, Any] | None, target: float, warnings: list[str]
+    resp: ResponseFit | None,
+    chin: dict[str, Any] | None,
+    target: float,
+    warnings: list[str],
+    max_cost: float | None = None,
+    law_sd: float = 0.0,
 ) -> float | None:
     """N_opt at the target from the joint model (else the Pareto Chinchilla fit), if steady."""
     cands = []
     if resp is not None:
-        nopt = laws.chinchilla_n_opt(resp.chin(), np.array([target]))[:, 0]
+        cands.append(resp.chin())
+    if chin and "_boot_pareto" in chin:
+        cands.append(np.asarray(chin["_boot_pareto"]))
+    for rows in cands:
+        nopt = laws.chinchilla_n_opt(rows, np.array([target]))[:, 0]
         q = np.quantile(nopt[1:], [0.05, 0.95]) if len(nopt) > 2 else (nopt[0], nopt[0])
-        cands.append((float(nopt[0]), float(q[0]), float(q[1])))
-    if chin and "pareto" in chin:
-        c = chin["pareto"]
-        cands.append((c["n_opt_at_target"], *c["n_opt_at_target_ci90"]))
-    for v, lo, hi in cands:
+        v, lo, hi = float(nopt[0]), float(q[0]), float(q[1])
         if math.isfinite(v) and v > 0 and hi / max(lo, 1e-300) < 1e3:
-            return v
+            return _size_prior(rows, target, max_cost, law_sd) if max_cost and SIZE_PRIOR else v
     if cands:
         warnings.append("Chinchilla fit too uncertain for the size; used the size law")
     return None
+
+
+def _size_prior(rows: np.ndarray, target: float, max_cost: float, law_sd: float = 0.0) -> float:
+    """N_opt at the target with its growth exponent shrunk toward the literature's.
+
+    Why: the runs fix N_opt near their own compute well, but how fast it grows,
+    a = beta / (alpha + beta), is weakly determined by a sweep spanning a decade or so, and
+    a 100x extrapolation multiplies its error by ~4.6 in log N. The data's exponent (bootstrap
+    sd) is combined with a prior a ~ 0.5 +- 0.15 (Hoffmann et al. ~0.5, Kaplan et al. ~0.73),
+    so well-determined data win and thin data fall back on compute-optimal practice. The
+    data's sd is at least `law_sd`, the bootstrap sd of the near-frontier runs' size trend.
+    """
+    al, be = rows[:, 3], rows[:, 4]
+    a = be / np.maximum(al + be, 1e-12)
+    a_data = float(a[0])
+    sd = float(np.std(a[1:])) if len(a) > 2 else 1.0
+    sd = max(sd, law_sd, 1e-3)
+    w = (1.0 / sd**2) / (1.0 / sd**2 + 1.0 / SIZE_EXP_SD**2)
+    a_post = w * a_data + (1 - w) * SIZE_EXP_PRIOR
+    n_ref = float(laws.chinchilla_n_opt(rows[:1], np.array([max_cost]))[0, 0])
+    return n_ref * (target / max_cost) ** a_post
 
 
 def _cliff(resp, lr_key, space, ok, failed, costs, tarr, tok_key, hp, warnings) -> Cliff | None:  # noqa: ANN001

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import numpy as np
+import pytest
 
 from carbs.scaling.assemble import assemble_shape
 from carbs.scaling.hplaws import HPLaw
@@ -71,3 +72,32 @@ def test_compute_laws_alone_unbalance_the_shape() -> None:
     """The failure the size laws fix: the loose law absorbs the whole shrink."""
     cfg = _pick(with_size_laws=False)
     assert cfg["expert_hidden"] / cfg["d_model"] > 8.0, cfg
+
+
+def _rows(alpha: float, beta: float, sd: float, n: int = 60) -> np.ndarray:
+    """Chinchilla rows (log A, log B, log E, alpha, beta) with bootstrap spread in beta."""
+    rng = np.random.default_rng(1)
+    b = beta + sd * rng.normal(size=n)
+    b[0] = beta
+    return np.column_stack([np.full(n, 6.0), np.full(n, 6.0), np.zeros(n), np.full(n, alpha), b])
+
+
+def test_well_determined_size_growth_is_kept() -> None:
+    from carbs.scaling.pick import _size_prior
+
+    rows = _rows(0.5, 0.3, 0.005)  # exponent a = 0.375, tightly pinned
+    n_ref = _size_prior(rows, 1e18, 1e18)
+    n = _size_prior(rows, 1e20, 1e18)
+    assert math.log(n / n_ref) / math.log(100) == pytest.approx(0.375, abs=0.01)
+
+
+def test_weakly_determined_size_growth_falls_back_toward_half() -> None:
+    """A falsely sure fit (alpha ~2) over a narrow size range: the size trend's spread rules."""
+    from carbs.scaling.pick import _size_prior
+
+    rows = _rows(2.0, 0.2, 0.001)  # a = 0.09 from the fit alone
+    n_ref = _size_prior(rows, 1e18, 1e18)
+    a_sure = math.log(_size_prior(rows, 1e20, 1e18) / n_ref) / math.log(100)
+    a_loose = math.log(_size_prior(rows, 1e20, 1e18, law_sd=0.3) / n_ref) / math.log(100)
+    assert a_sure == pytest.approx(0.09, abs=0.01)
+    assert 0.3 < a_loose < 0.5
