@@ -126,6 +126,7 @@ def quality(
     for name in problems:
         for method in methods:
             costs, secs, by_tol, gaps, why = [], [], {t: [] for t in TOLERANCES}, [], []
+            totals = []
             for seed in range(seeds):
                 problem = make(name, seed)
                 if method in ("tpe", "gp"):
@@ -142,6 +143,9 @@ def quality(
                     by_tol[t].append(cost_to_frontier(trace, problem, tol=t))
                 gaps.append(final_gaps(trace, problem))
                 why.append(gap_breakdown(trace, problem))
+                totals.append(
+                    float(sum(trace.costs))
+                )  # a lower bound on cost-to-reach if unreached
                 secs.append(trace.suggest_seconds)
             med = statistics.median(costs)
             row = {
@@ -153,6 +157,8 @@ def quality(
                 "median_cost_by_tolerance": {
                     str(t): statistics.median(v) for t, v in by_tol.items()
                 },
+                "cost_by_tolerance": {str(t): v for t, v in by_tol.items()},
+                "total_cost": totals,
                 "median_final_gap_by_budget": {
                     f"{c:.0e}": statistics.median(g[i] for g in gaps)
                     for i, c in enumerate(problem.budgets)
