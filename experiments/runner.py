@@ -149,11 +149,12 @@ class SweepRunner:
             self._abandon()
             raise
         else:
-            if cancelled:
-                self._refresh(event="cancelled: in-flight trials stopped")
-            else:
-                self.store.transition_sweep(sid, SweepStatus.FINISHED)
-                self._refresh(event="finished")
+            if not cancelled and not self.store.transition_sweep(sid, SweepStatus.FINISHED):
+                # a cancel landed after the last check (it also stops new trials from being
+                # made, which can be what completed the loop): carry it out instead
+                self._cancel()
+                cancelled = True
+            self._refresh(event="cancelled: in-flight trials stopped" if cancelled else "finished")
         finally:
             self.keeper.stop()
             self.progress.close()
@@ -328,5 +329,3 @@ class SweepRunner:
             duplicates_ignored=self.recorder.duplicates_ignored,
             results_written=self.recorder.written,
         )
-
-
