@@ -257,9 +257,11 @@ def pick_large_run(
     if bt.get("loss_rel_err_mean") is not None:
         e = float(bt["loss_rel_err_max"])
         if pred_bt is not None:
-            # the picked loss comes from the joint/Chinchilla predictors: their own held-out
-            # error on the costlier runs is the honest base when it exceeds the frontier's
-            e = max(e, pred_bt["joint"], pred_bt["pareto_chinchilla"])
+            # the picked loss comes from the joint/Chinchilla predictors, not the frontier L(C):
+            # their own held-out RMS error on the costlier runs is the base, inflated by the
+            # small-sample t factor for the few runs scored (t_0.95,k-1 / z_0.95)
+            k = max(int(pred_bt["n_scored"]), 2)
+            e = max(pred_bt["joint"], pred_bt["pareto_chinchilla"]) * _t95(k - 1) / 1.645
         ext = math.log(target_flops / max_cost) / max(bt["log_extrapolation"], 1e-9)
         widen = e * max(1.0, ext)  # backtest error grows with how far we extrapolate
         lo, hi = min(lo, point * (1 - widen)), max(hi, point * (1 + widen))
@@ -289,6 +291,13 @@ def pick_large_run(
         chin.pop("_boot_all", None)
         fits["chinchilla"] = chin
     return LargeRunPick(cfg, point, (lo, hi), target_flops, fits, warnings)
+
+
+def _t95(dof: int) -> float:
+    """One-sided 95 % quantile of Student's t."""
+    from scipy.stats import t
+
+    return float(t.ppf(0.95, dof))
 
 
 def _loss_floor(resp: ResponseFit | None, chin: dict[str, Any] | None) -> float:
