@@ -176,6 +176,7 @@ def pick_large_run(
     # pins N's growth (a Chinchilla fit over a narrow N range can be falsely sure of it)
     law_sd = float(np.std(hp["n_params"].coef[1:, 1])) if "n_params" in hp else 0.0
     n_target = _size_at_target(resp, chin, target_flops, warnings, max_cost, law_sd)
+    n_target = _sane_size(n_target, costs, tarr, target_flops, max_cost, warnings)
 
     # 7. the config: shape and tokens, then settings at the picked size, then the budget again
     lr_key = next((k for k in LR_NAMES if k in hp), None)
@@ -271,6 +272,9 @@ def pick_large_run(
     # a loss is never below the irreducible term: floor the interval at E's lower bound (> 0)
     floor = _loss_floor(resp, chin)
     lo = min(max(lo, floor), point)
+    # multiplicative widening says nothing past the worst run that trained at all: a run of the
+    # picked shape with 100x the compute is not expected to end above it
+    hi = max(min(hi, float(loss.max())), point)
     warnings = [w for w in warnings if not w.lstrip().upper().startswith("DEBUG")]
 
     fits = _fits_dict(fb, fb_all, fc, fl, x0, hp, ok, costs, loss, counts, W, toks, failed,
@@ -350,6 +354,34 @@ def _size_at_target(
     if cands:
         warnings.append("Chinchilla fit too uncertain for the size; used the size law")
     return None
+
+
+def _sane_size(
+    n_target: float | None,
+    costs: np.ndarray,
+    tokens: np.ndarray | None,
+    target: float,
+    max_cost: float | None,
+    warnings: list[str],
+) -> float | None:
+    """Guard against a degenerate size fit (seen on a real 14-trial sweep: N_opt ~ 0.03).
+
+    The runs themselves say roughly how big a compute-optimal model is at their own compute;
+    whatever the fitted law says, the target's size must lie between those sizes grown with
+    compute at the slow and fast ends of the published exponents (0.3 .. 0.75)."""
+    if n_target is None or tokens is None or not max_cost or not len(costs):
+        return n_target
+    sizes = costs / (6.0 * tokens)
+    ratio = target / max_cost
+    lo, hi = float(np.min(sizes)) * ratio**0.3, float(np.max(sizes)) * ratio**0.75
+    if math.isfinite(n_target) and lo <= n_target <= hi:
+        return n_target
+    clamped = min(max(n_target, lo), hi) if math.isfinite(n_target) else math.sqrt(lo * hi)
+    warnings.append(
+        f"the fitted compute-optimal size at the target ({n_target:.3g}) is outside what the runs "
+        f"support ({lo:.3g}..{hi:.3g} from their sizes grown with compute); used {clamped:.3g}"
+    )
+    return clamped
 
 
 def _size_prior(rows: np.ndarray, target: float, max_cost: float, law_sd: float = 0.0) -> float:

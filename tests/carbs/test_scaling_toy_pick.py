@@ -87,3 +87,12 @@ def test_toy_pick_without_failures_stays_at_or_below_the_lr_optimum() -> None:
     assert not pick.fits["failure"]["cliff_observed"]
     assert pick.params["learning_rate"] <= lr_info["combined"] * (1 + 1e-9)
     assert chinchilla_toy(pick.params)["loss"] / _true_optimum(target)[0] - 1 < 0.03
+
+
+def test_interval_from_few_runs_is_wide_but_bounded_by_what_was_observed() -> None:
+    pts = [p for p in _trials(3, n=12) if not p.failed]
+    target = 100 * max(p.cost for p in pts)
+    pick = pick_large_run(pts, SPACE, target, cost_fn=chinchilla_toy_cost, n_bootstrap=40)
+    lo, hi = pick.predicted_loss_ci
+    worst = max(p.loss for p in pts)
+    assert 0 < lo <= pick.predicted_loss <= hi <= worst
