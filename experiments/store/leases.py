@@ -242,18 +242,6 @@ class LeaseQueries:
             return count_live(s, sweep_id)
 
     @retrying
-    def requeue_running(self, sweep_id: int) -> int:
-        """Every RUNNING trial back to PENDING, whoever runs it. Only safe when no driver of the
-        sweep is alive; drivers use `reclaim_expired`, which respects live leases."""
-        with self.session() as s, s.begin():
-            res = s.execute(
-                update(Trial)
-                .where(Trial.sweep_id == sweep_id, Trial.status == TrialStatus.RUNNING)
-                .values(status=TrialStatus.PENDING, lease_owner=None, lease_expires_at=None)
-            )
-            return int(res.rowcount or 0)
-
-    @retrying
     def mark_running(
         self,
         trial_id: int,

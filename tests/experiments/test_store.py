@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import inspect
 
@@ -63,12 +65,13 @@ def test_curve_points_are_idempotent_and_ordered(store_url: str) -> None:
     assert curve[0].extra == {"lr": 1e-3}
 
 
-def test_running_trials_requeue_and_fits_and_exports_round_trip(store_url: str) -> None:
+def test_expired_lease_requeues_and_fits_and_exports_round_trip(store_url: str) -> None:
     store = Store(store_url)
     sweep, _ = store.get_or_create_sweep("s4", SPEC, "yaml")
     (t,) = store.create_trials(sweep.id, [({"x": 1.0}, None)])
-    store.mark_running(t.id)
-    assert store.requeue_running(sweep.id) == 1
+    store.mark_running(t.id, owner="dead-driver", lease_s=0.01)
+    time.sleep(0.05)
+    assert store.reclaim_expired(sweep.id, max_attempts=3) == (1, 0)
     assert store.get_trial(t.id).status == TrialStatus.PENDING
     fit = store.save_fit(sweep.id, "large_run_pick", 1, {"predicted_loss": 2.5})
     store.save_export(sweep.id, "yaml", "a: 1\n", 2.5, fit.id)
