@@ -83,21 +83,21 @@ def _rows(alpha: float, beta: float, sd: float, n: int = 60) -> np.ndarray:
 
 
 def test_well_determined_size_growth_is_kept() -> None:
-    from carbs.scaling.pick import _size_prior
+    from carbs.scaling.size import size_prior
 
     rows = _rows(0.5, 0.3, 0.005)  # exponent a = 0.375, tightly pinned
-    n_ref = _size_prior(rows, 1e18, 1e18)
-    n = _size_prior(rows, 1e20, 1e18)
+    n_ref = size_prior(rows, 1e18, 1e18)
+    n = size_prior(rows, 1e20, 1e18)
     assert math.log(n / n_ref) / math.log(100) == pytest.approx(0.375, abs=0.01)
 
 
 def test_weakly_determined_size_growth_falls_back_toward_half() -> None:
     """A falsely sure fit (alpha ~2) over a narrow size range: the size trend's spread rules."""
-    from carbs.scaling.pick import _size_prior
+    from carbs.scaling.size import size_prior
 
     rows = _rows(2.0, 0.2, 0.001)  # a = 0.09 from the fit alone
-    n_ref = _size_prior(rows, 1e18, 1e18)
-    a_sure = math.log(_size_prior(rows, 1e20, 1e18) / n_ref) / math.log(100)
-    a_loose = math.log(_size_prior(rows, 1e20, 1e18, law_sd=0.3) / n_ref) / math.log(100)
+    n_ref = size_prior(rows, 1e18, 1e18)
+    a_sure = math.log(size_prior(rows, 1e20, 1e18) / n_ref) / math.log(100)
+    a_loose = math.log(size_prior(rows, 1e20, 1e18, law_sd=0.3) / n_ref) / math.log(100)
     assert a_sure == pytest.approx(0.09, abs=0.01)
     assert 0.3 < a_loose < 0.5
