@@ -25,6 +25,13 @@ from carbs.bayes.acquisition import (
     log_success_probability,
     random_threshold_cost,
 )
+from carbs.bayes.costband import (
+    BAND_PRIOR_WIDENING,
+    band_target,
+    cost_directed_samples,
+    frontier_origin_costs,
+    in_band,
+)
 from carbs.bayes.encoding import ConfigKey, SpaceEncoder
 from carbs.bayes.settings import CarbsSettings
 from carbs.bayes.surrogates import Surrogates, fit_surrogates
@@ -153,14 +160,26 @@ class CarbsOptimizer:
         return int(np.random.default_rng([self.seed, n]).integers(2**31))
 
     def _candidates(
-        self, origins: np.ndarray, count: int, excluded: set[ConfigKey], rng: np.random.Generator
+        self,
+        origins: np.ndarray,
+        count: int,
+        excluded: set[ConfigKey],
+        rng: np.random.Generator,
+        aim: tuple[np.ndarray, float] | None = None,
     ) -> tuple[np.ndarray, list[dict[str, Any]]]:
-        """Up to `count` distinct, feasible, not-yet-tried configs sampled around `origins`."""
+        """Up to `count` distinct, feasible, not-yet-tried configs sampled around `origins`
+        (aimed at a cost when `aim` = (the origins' costs, target cost) is given)."""
         params: list[dict[str, Any]] = []
         seen = set(excluded)
         radius = self.encoder.radius
+        s = self.settings
         for attempt in range(6):
-            raw = self.encoder.sample(origins, 2 * count, rng, self.settings.radius_scales)
+            if aim is not None:
+                raw = cost_directed_samples(
+                    self.encoder, origins, aim[0], aim[1], 2 * count, rng, s.radius_scales
+                )
+            else:
+                raw = self.encoder.sample(origins, 2 * count, rng, s.radius_scales)
             for z in raw:
                 p = self.encoder.decode(z)
                 k = self.encoder.key(p)
@@ -244,6 +263,30 @@ class CarbsOptimizer:
                 include_centre=False,
             )
             z = self.encoder.encode_many(params)
+        lo_cost, hi_cost = state.frontier_cost_range()
+        targets = [
+            band_target(
+                lo_cost,
+                hi_cost,
+                rng,
+                s.cost_band_fraction,
+                s.cost_band_growth,
+                s.max_suggestion_cost,
+            )  # fmt: skip
+            for _ in range(n)
+        ]
+        band_only = np.zeros(len(params), dtype=bool)
+        origin_costs = frontier_origin_costs(state.costs, state.frontier)
+        for t in targets:
+            if t is None:
+                continue
+            taken = excluded | {self.encoder.key(p) for p in params}
+            aim = (origin_costs, t)
+            zb, pb = self._candidates(state.origins, max(count // 4, 16), taken, rng, aim)
+            if pb:
+                params = params + pb
+                z = np.vstack([z, zb])
+                band_only = np.concatenate([band_only, np.ones(len(pb), dtype=bool)])
         x = self.encoder.to_gp(z)
         output_gp = state.output_gp
         if pending:
@@ -260,11 +303,32 @@ class CarbsOptimizer:
         log_mask = log_cost_mask(predicted_cost, s.max_suggestion_cost)
         if s.max_suggestion_cost is not None and not np.isfinite(log_mask).any():
             log_mask = 0.0  # nothing predicted cheap enough: rank by the rest rather than fail
-        lo_cost, hi_cost = state.frontier_cost_range()
         available = np.ones(len(params), dtype=bool)
         picks: list[dict[str, Any]] = []
-        for _ in range(n):
+        for target in targets:
             mean, var = output_gp.predict(x)
+            band = in_band(predicted_cost, target) & available if target is not None else None
+            if band is not None and band.any():
+                # a band pick: EI against the frontier at its own cost, prior widened
+                log_ei = log_expected_improvement(mean, var, pareto_at_cost, s.exploration_bias)
+                value = acquisition_value(
+                    log_ei, log_prior / BAND_PRIOR_WIDENING**2, log_succ, log_mask
+                )
+                value = np.where(band, value, -np.inf)
+                if np.isfinite(value).any():
+                    i = int(np.argmax(value))
+                    available[i] = False
+                    picks.append(params[i])
+                    self.last_info.append(
+                        {
+                            "predicted_loss": float(state.warp.to_loss(mean[i])),
+                            "predicted_cost": float(predicted_cost[i]),
+                            "log_acquisition": float(value[i]),
+                            "cost_band": float(target),
+                        }
+                    )
+                    output_gp = output_gp.with_fantasies(x[i : i + 1], mean[i : i + 1])
+                    continue
             floor = None
             if s.clamp_pareto_value:
                 threshold = random_threshold_cost(lo_cost, hi_cost, rng, s.max_suggestion_cost)
@@ -274,7 +338,7 @@ class CarbsOptimizer:
             best = clamped_pareto_value(pareto_at_cost, floor)
             log_ei = log_expected_improvement(mean, var, best, s.exploration_bias)
             value = acquisition_value(log_ei, log_prior, log_succ, log_mask)
-            value = np.where(available, value, -np.inf)
+            value = np.where(available & ~band_only, value, -np.inf)
             if not np.isfinite(value).any():
                 value = np.where(available, log_prior, -np.inf)
             i = int(np.argmax(value))

@@ -41,6 +41,12 @@ class CarbsSettings:
         fraction since the last full fit (0: at every observation); in between, the last fit's
         hyperparameters are reused on the new data. Deterministic: see `anchor_count`.
     categorical_switch_prob: chance that a candidate re-draws each categorical parameter.
+    cost_band_fraction: share of suggestions (drawn at random) that must land in a random cost
+        band: half of them from the costliest run to `cost_band_growth` x its cost (capped at
+        max_suggestion_cost), half over the frontier's span and just below; 0 disables. Why: when trial noise hides what
+        more compute buys, EI alone keeps a sweep near the costs it started at (seen: 23 real
+        CPU trials within 2x of each other), and scaling laws need a frontier spanning decades.
+    cost_band_growth: how far past the costliest run a band may reach per suggestion.
     """
 
     search_radius: float = 0.5
@@ -59,6 +65,8 @@ class CarbsSettings:
     fit_maxiter: int = 75
     refit_fraction: float = 0.1
     categorical_switch_prob: float = 0.2
+    cost_band_fraction: float = 0.25
+    cost_band_growth: float = 4.0
 
     @classmethod
     def from_mapping(cls, settings: dict[str, Any]) -> CarbsSettings:

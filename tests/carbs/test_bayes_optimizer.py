@@ -164,3 +164,66 @@ def test_rebuild_reuses_memoized_anchor_fit_with_identical_result() -> None:
         cold.observe(o)
     assert [s.params for s in cold.suggest(2, pending=[])] == first
     assert [s.params for s in rebuilt.suggest(2, pending=[])] == first
+
+
+def _tiny_moe_space() -> SearchSpace:
+    """The shape of a real CPU sweep: five cost-scaling parameters, integers and a category."""
+    return SearchSpace(
+        params=(
+            Param("d_model", "log", 32, 256, center=64, multiple_of=32, scales_cost=True),
+            Param("n_layers", "int", 1, 4, center=2, scales_cost=True),
+            Param("n_experts", "categorical", choices=(4, 8), center=8),
+            Param("top_k", "int", 1, 2, center=2, scales_cost=True),
+            Param("expert_hidden", "log", 64, 512, center=128, multiple_of=32, scales_cost=True),
+            Param("lr", "log", 1e-3, 3e-2, center=4e-3),
+            Param("tokens", "log", 1e5, 1e7, center=3e5, scales_cost=True),
+        ),
+        constraints=(Constraint("top_k <= n_experts"),),
+    )
+
+
+def _tiny_moe_cost(p: dict) -> float:
+    d, e = p["d_model"], p["expert_hidden"]
+    return 6.0 * p["tokens"] * (p["n_layers"] * (4 * d * d + 3 * d * e * p["top_k"]) + 2048 * d)
+
+
+def test_cost_band_picks_land_at_their_target_and_spread_the_sweep() -> None:
+    """Noise hides what compute buys here (gain 0.12 per e-fold of cost, noise sd 0.12), the
+    regime where EI alone hugs the starting cost; band picks must land in their band, and
+    bands must carry the sweep over a decade of cost."""
+    opt = CarbsOptimizer(_tiny_moe_space(), seed=0, cost_band_fraction=1.0, **FAST)
+    rng = np.random.default_rng(0)
+    costs, hits, banded = [], 0, 0
+    for _ in range(20):
+        s = opt.suggest(1)[0]
+        cost = _tiny_moe_cost(s.params)
+        loss = 6.0 - 0.12 * math.log(cost / 1e11) + 0.3 * math.log10(s.params["lr"] / 4e-3) ** 2
+        opt.observe(Observation(s.params, cost + 0.0, loss + float(rng.normal(0.0, 0.12)),
+                                suggestion_id=s.suggestion_id))  # fmt: skip
+        costs.append(cost)
+        info = opt.last_info[0] if opt.last_info else {}
+        if "cost_band" in info:
+            banded += 1
+            hits += abs(math.log(cost / info["cost_band"])) <= math.log(2.0)
+    assert banded >= 10, banded
+    assert hits >= 0.7 * banded, (hits, banded)
+    assert max(costs) / min(costs) > 10.0, max(costs) / min(costs)
+
+
+def test_band_picks_stay_under_the_cost_cap() -> None:
+    opt = CarbsOptimizer(
+        _tiny_moe_space(), seed=3, cost_band_fraction=1.0, max_suggestion_cost=1e12, **FAST
+    )
+    rng = np.random.default_rng(3)
+    banded = 0
+    for _ in range(16):
+        s = opt.suggest(1)[0]
+        cost = _tiny_moe_cost(s.params)
+        loss = 6.0 - 0.12 * math.log(cost / 1e11) + float(rng.normal(0.0, 0.12))
+        opt.observe(Observation(s.params, cost, loss, suggestion_id=s.suggestion_id))
+        info = opt.last_info[0] if opt.last_info else {}
+        if "cost_band" in info:
+            banded += 1
+            assert info["cost_band"] <= 1e12
+            assert info["predicted_cost"] <= 1.5e12
+    assert banded >= 8
