@@ -37,6 +37,19 @@ def register(name: str, factory: OptimizerFactory) -> None:
     _REGISTRY[name] = factory
 
 
+def accepts(name: str | None, key: str) -> bool:
+    """Whether the optimizer registered as `name` (None: the default) takes keyword `key`.
+
+    Why: a sweep passes its per-trial cost cap (`max_cost`) only to optimizers that use it.
+    """
+    import inspect
+
+    factory = _REGISTRY.get(name or DEFAULT_OPTIMIZER)
+    if factory is None:
+        return False
+    return key in inspect.signature(factory).parameters
+
+
 def available() -> list[str]:
     return sorted(_REGISTRY)
 

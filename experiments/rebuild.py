@@ -7,7 +7,6 @@ optimizer, with no pickled state to go stale.
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Sequence
 
@@ -52,13 +51,12 @@ def rebuild_optimizer(spec: SweepSpec, trials: Sequence[Trial]) -> Optimizer:
 
 def _settings(spec: SweepSpec) -> dict:
     settings = dict(spec.optimizer.settings)
-    if spec.budget.max_cost_per_trial and "max_cost" in _accepted_settings(spec):
+    if spec.budget.max_cost_per_trial and _takes_max_cost(spec):
         settings.setdefault("max_cost", spec.budget.max_cost_per_trial)
     return settings
 
 
-def _accepted_settings(spec: SweepSpec) -> set[str]:
+def _takes_max_cost(spec: SweepSpec) -> bool:
     from carbs import registry
 
-    factory = registry._REGISTRY.get(spec.optimizer.name or registry.DEFAULT_OPTIMIZER)
-    return set(inspect.signature(factory).parameters) if factory else set()
+    return registry.accepts(spec.optimizer.name, "max_cost")

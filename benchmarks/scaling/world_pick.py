@@ -23,6 +23,8 @@ from carbs.scaling.pick import pick_large_run
 from carbs.scaling.types import TrialPoint
 from carbs.testing.scaling_world import ScalingWorld
 
+MAX_TRIAL_COST = 1e18  # the optimizer designs' per-trial cap: the frontier design's top budget
+
 
 def frontier_design(
     world: ScalingWorld,
@@ -56,13 +58,15 @@ def frontier_design(
 
 
 def optimizer_design(
-    world: ScalingWorld, n: int, rng: np.random.Generator, name: str
+    world: ScalingWorld, n: int, rng: np.random.Generator, name: str, max_cost: float
 ) -> list[dict[str, Any]]:
-    """Run a registered optimizer on the world for n trials (ask/tell, one at a time)."""
+    """Run a registered optimizer on the world for n trials (ask/tell, one at a time), with
+    the per-trial cost cap a sweep's `max_cost_per_trial` would give it."""
     from carbs.optimizer import Observation
-    from carbs.registry import build_optimizer
+    from carbs.registry import accepts, build_optimizer
 
-    opt = build_optimizer(world.space(), seed=int(rng.integers(1 << 30)), name=name)
+    cap = {"max_cost": max_cost} if accepts(name, "max_cost") else {}
+    opt = build_optimizer(world.space(), seed=int(rng.integers(1 << 30)), name=name, settings=cap)
     out = []
     for _ in range(n):
         s = opt.suggest(1)[0]
@@ -73,18 +77,43 @@ def optimizer_design(
     return out
 
 
-def run_seed(seed: int, n: int, design: str, noise: float, n_boot: int) -> dict[str, Any]:
-    world = ScalingWorld(seed=seed, noise=noise)
-    rng = np.random.default_rng([seed, 99])
+def design_points(
+    world: ScalingWorld,
+    n: int,
+    design: str,
+    rng: np.random.Generator,
+    cache: Path | None,
+    max_cost: float = MAX_TRIAL_COST,
+) -> list[TrialPoint]:
+    """The trials of one seed; optimizer designs are cached (they take minutes to produce)."""
+    tag = f"{design}_seed{world.seed}_n{n}_noise{world.noise}_cap{max_cost:.0e}"
+    path = cache / f"{tag}.json" if cache else None
+    if path is not None and design != "frontier" and path.exists():
+        rows = json.loads(path.read_text())
+        return [TrialPoint(params=r["params"], cost=r["cost"], loss=r["loss"],
+                           failed=r["loss"] is None) for r in rows]  # fmt: skip
     cfgs = (
         frontier_design(world, n, rng)
         if design == "frontier"
-        else optimizer_design(world, n, rng, design)
+        else optimizer_design(world, n, rng, design, max_cost)
     )
     points = []
     for c in cfgs:
         loss, cost = world.evaluate(c, rng)
         points.append(TrialPoint(params=c, cost=cost, loss=loss, failed=loss is None))
+    if path is not None and design != "frontier":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps([{"params": p.params, "cost": p.cost, "loss": p.loss}
+                                    for p in points], default=float))  # fmt: skip
+    return points
+
+
+def run_seed(
+    seed: int, n: int, design: str, noise: float, n_boot: int, cache: Path | None = None
+) -> dict[str, Any]:
+    world = ScalingWorld(seed=seed, noise=noise)
+    rng = np.random.default_rng([seed, 99])
+    points = design_points(world, n, design, rng, cache)
     max_cost = max(p.cost for p in points)
     target = 100 * max_cost
     t = time.perf_counter()
@@ -99,6 +128,7 @@ def run_seed(seed: int, n: int, design: str, noise: float, n_boot: int) -> dict[
         "seed": seed,
         "n_trials": n,
         "n_failed": sum(p.failed for p in points),
+        "trial_cost_range": [min(p.cost for p in points), max_cost],
         "target_flops": target,
         "pick_seconds": elapsed,
         "diverged": not math.isfinite(true),
@@ -128,9 +158,16 @@ def main() -> None:
     ap.add_argument("--noise", type=float, default=0.005)
     ap.add_argument("--bootstrap", type=int, default=200)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/world_pick.json"))
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=Path("benchmarks/results/world_designs"),
+        help="where optimizer-produced trial sets are kept between runs ('' disables)",
+    )
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args()
-    rows = [run_seed(s, a.trials, a.design, a.noise, a.bootstrap) for s in a.seeds]
+    cache = a.cache if str(a.cache) else None
+    rows = [run_seed(s, a.trials, a.design, a.noise, a.bootstrap, cache) for s in a.seeds]
     for r in rows:
         reg = "diverged" if r["diverged"] else f"{100 * r['regret']:6.2f}%"
         pe = "" if r["pred_err"] is None else f"{100 * r['pred_err']:+6.2f}%"
@@ -138,7 +175,8 @@ def main() -> None:
             f"seed {r['seed']}: regret {reg}  pred err {pe}  CI covers {r['ci_covers']} "
             f"[{100 * (r['ci'][0] / r['predicted'] - 1):+.1f}%, "
             f"{100 * (r['ci'][1] / r['predicted'] - 1):+.1f}%]  "
-            f"cost ratio {r['cost_ratio']:.3f}  {r['pick_seconds']:.2f}s  failed {r['n_failed']}"
+            f"cost ratio {r['cost_ratio']:.3f}  {r['pick_seconds']:.2f}s  failed {r['n_failed']}  "
+            f"trials {r['trial_cost_range'][0]:.2g}..{r['trial_cost_range'][1]:.2g} FLOPs"
         )
         if a.verbose:
             print(

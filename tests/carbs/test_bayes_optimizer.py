@@ -227,3 +227,11 @@ def test_band_picks_stay_under_the_cost_cap() -> None:
             assert info["cost_band"] <= 1e12
             assert info["predicted_cost"] <= 1.5e12
     assert banded >= 8
+
+
+def test_registry_says_which_optimizers_take_the_cost_cap() -> None:
+    from carbs.registry import accepts
+
+    assert accepts("carbs", "max_cost") and accepts(None, "max_cost")
+    assert not accepts("random", "max_cost")
+    assert not accepts("no-such-optimizer", "max_cost")
