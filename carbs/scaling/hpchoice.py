@@ -24,6 +24,15 @@ from carbs.space import SearchSpace
 
 LR_NAMES = ("learning_rate", "lr")
 LR_CONSERVATISM = 0.5  # bootstrap sds below the optimum
+# Growth of shallow settings with compute (slope of log value vs log C): the runs' own trend is
+# combined with a prior by precision. Batch grows with compute in every published fit
+# (DeepSeek LLM: B_opt ~ C^0.33; the critical batch grows with data); other settings have no
+# agreed trend. Why a prior: these settings barely move the loss, so where an optimizer's runs
+# put them drifts with its search path, and a drift extrapolated 100x picked batches 0.07-0.3x
+# the optimum on the scaling world.
+BATCH_SLOPE_PRIOR = (0.25, 0.1)
+OTHER_SLOPE_PRIOR = (0.0, 0.1)
+RUN_CORRELATION = 3.0  # an optimizer's runs are serially correlated: inflate the bootstrap sd
 MAX_SD = 1.5  # an optimum whose bootstrap sd (log units) exceeds this is not identified
 P_FAIL = 0.05
 
@@ -98,10 +107,14 @@ def choose_settings(
             )
         if name != lr_key and name in hp:
             # settings with shallow penalties (batch, warmup): the losses barely locate their
-            # optimum, so where the near-frontier runs put them is the better evidence
-            zl = hp[name].z_at(target)
+            # optimum, so where the near-frontier runs put them is the better evidence, and how
+            # fast it moves with compute leans on the prior unless the runs pin it
+            zl, slope = shrunk_law_z(hp[name], target, slope_prior(name))
             z0, sd = float(zl[0]), (float(np.std(zl[1:])) if len(zl) > 2 else 0.5)
-            entry["source"] = "law vs compute on near-frontier runs (shallow penalty)"
+            entry["source"] = (
+                "law vs compute on near-frontier runs (shallow penalty), slope "
+                f"{slope:.3f} per log C after the prior"
+            )
         elif name in hp and entry["source"].startswith("joint"):
             # a second opinion: the setting's own law vs compute on near-frontier runs, combined
             # by inverse bootstrap variance (the better-determined estimate dominates)
@@ -123,6 +136,25 @@ def choose_settings(
         entry["picked"] = cfg[name]
         info[name] = entry
     return info
+
+
+def slope_prior(name: str) -> tuple[float, float]:
+    """(mean, sd) of the prior on d log(value) / d log C for a shallow setting."""
+    return BATCH_SLOPE_PRIOR if "batch" in name.lower() else OTHER_SLOPE_PRIOR
+
+
+def shrunk_law_z(law: HPLaw, target: float, prior: tuple[float, float]) -> tuple[np.ndarray, float]:
+    """(rows of z at `target`, point slope): the law's slope combined with `prior` by precision.
+
+    The intercept stays where the runs put it (at the law's centre x0); only the extrapolation
+    rate is shrunk, by the weight s^2 / (s^2 + sd^2), sd the bootstrap sd of the slope inflated
+    by RUN_CORRELATION."""
+    m, s = prior
+    a = law.coef[:, 1]
+    sd = (float(np.std(a[1:])) if len(a) > 2 else 1.0) * RUN_CORRELATION
+    w = s * s / (s * s + sd * sd)
+    a_post = w * a + (1.0 - w) * m
+    return law.coef[:, 0] + a_post * (math.log(target) - law.x0), float(a_post[0])
 
 
 def _conservative_lr(
