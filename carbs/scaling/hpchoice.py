@@ -18,7 +18,7 @@ import numpy as np
 
 from carbs.scaling.consistency import valid_value
 from carbs.scaling.divergence import Cliff, fit_cliff
-from carbs.scaling.hplaws import HPLaw, transform
+from carbs.scaling.hplaws import HPLaw, shrunk_law_z, transform
 from carbs.scaling.response import ResponseFit
 from carbs.space import SearchSpace
 
@@ -32,7 +32,6 @@ LR_CONSERVATISM = 0.5  # bootstrap sds below the optimum
 # the optimum on the scaling world.
 BATCH_SLOPE_PRIOR = (0.25, 0.1)
 OTHER_SLOPE_PRIOR = (0.0, 0.1)
-RUN_CORRELATION = 3.0  # an optimizer's runs are serially correlated: inflate the bootstrap sd
 MAX_SD = 1.5  # an optimum whose bootstrap sd (log units) exceeds this is not identified
 P_FAIL = 0.05
 
@@ -141,20 +140,6 @@ def choose_settings(
 def slope_prior(name: str) -> tuple[float, float]:
     """(mean, sd) of the prior on d log(value) / d log C for a shallow setting."""
     return BATCH_SLOPE_PRIOR if "batch" in name.lower() else OTHER_SLOPE_PRIOR
-
-
-def shrunk_law_z(law: HPLaw, target: float, prior: tuple[float, float]) -> tuple[np.ndarray, float]:
-    """(rows of z at `target`, point slope): the law's slope combined with `prior` by precision.
-
-    The intercept stays where the runs put it (at the law's centre x0); only the extrapolation
-    rate is shrunk, by the weight s^2 / (s^2 + sd^2), sd the bootstrap sd of the slope inflated
-    by RUN_CORRELATION."""
-    m, s = prior
-    a = law.coef[:, 1]
-    sd = (float(np.std(a[1:])) if len(a) > 2 else 1.0) * RUN_CORRELATION
-    w = s * s / (s * s + sd * sd)
-    a_post = w * a + (1.0 - w) * m
-    return law.coef[:, 0] + a_post * (math.log(target) - law.x0), float(a_post[0])
 
 
 def _conservative_lr(

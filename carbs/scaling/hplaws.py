@@ -75,6 +75,23 @@ class HPLaw:
         }
 
 
+RUN_CORRELATION = 3.0  # an optimizer's runs are serially correlated: inflate the bootstrap sd
+
+
+def shrunk_law_z(law: HPLaw, target: float, prior: tuple[float, float]) -> tuple[np.ndarray, float]:
+    """(rows of z at `target`, point slope): the law's slope combined with `prior` by precision.
+
+    The intercept stays where the runs put it (at the law's centre x0); only the extrapolation
+    rate is shrunk, by the weight s^2 / (s^2 + sd^2), sd the bootstrap sd of the slope inflated
+    by RUN_CORRELATION."""
+    m, s = prior
+    a = law.coef[:, 1]
+    sd = (float(np.std(a[1:])) if len(a) > 2 else 1.0) * RUN_CORRELATION
+    w = s * s / (s * s + sd * sd)
+    a_post = w * a + (1.0 - w) * m
+    return law.coef[:, 0] + a_post * (math.log(target) - law.x0), float(a_post[0])
+
+
 def fit_hp_law(
     name: str,
     param: Param | None,
