@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.special import erfinv
 
 from carbs.scaling import laws
 from carbs.space import Param
@@ -49,6 +50,7 @@ class HPLaw:
     x0: float
     resid_sd: float
     param: Param | None
+    value_sd: float = math.inf  # weighted sd of the runs' z: ~0 when the runs never varied it
 
     def z_at(self, cost: float) -> np.ndarray:
         return self.coef[:, 0] + self.coef[:, 1] * (math.log(cost) - self.x0)
@@ -76,6 +78,7 @@ class HPLaw:
 
 
 RUN_CORRELATION = 3.0  # an optimizer's runs are serially correlated: inflate the bootstrap sd
+UNEXPLORED_SD = 0.1  # runs whose values spread less than this (log units) never tried others
 
 
 def shrunk_law_z(law: HPLaw, target: float, prior: tuple[float, float]) -> tuple[np.ndarray, float]:
@@ -83,10 +86,16 @@ def shrunk_law_z(law: HPLaw, target: float, prior: tuple[float, float]) -> tuple
 
     The intercept stays where the runs put it (at the law's centre x0); only the extrapolation
     rate is shrunk, by the weight s^2 / (s^2 + sd^2), sd the bootstrap sd of the slope inflated
-    by RUN_CORRELATION."""
+    by RUN_CORRELATION; runs that all used nearly the same value (spread below UNEXPLORED_SD)
+    say nothing about its trend, however tight their bootstrap, and the prior decides."""
     m, s = prior
     a = law.coef[:, 1]
     sd = (float(np.std(a[1:])) if len(a) > 2 else 1.0) * RUN_CORRELATION
+    if law.value_sd < UNEXPLORED_SD:
+        # the prior alone, its spread carried into the bootstrap rows by evenly spaced quantiles
+        q = np.sqrt(2.0) * erfinv(np.linspace(-1.0, 1.0, len(a) + 2)[1:-1])
+        rows = m + s * np.concatenate([[0.0], q[1:]]) if len(a) > 1 else np.array([m])
+        return law.coef[:, 0] + rows * (math.log(target) - law.x0), m
     w = s * s / (s * s + sd * sd)
     a_post = w * a + (1.0 - w) * m
     return law.coef[:, 0] + a_post * (math.log(target) - law.x0), float(a_post[0])
@@ -108,7 +117,8 @@ def fit_hp_law(
     r = z - (coef[0, 0] + coef[0, 1] * (np.log(costs) - x0))
     w0 = W[0] / max(W[0].sum(), 1e-12)
     sd = float(np.sqrt(np.sum(w0 * r * r)))
-    return HPLaw(name, coef, x0, sd, param)
+    spread = float(np.sqrt(np.sum(w0 * (z - np.sum(w0 * z)) ** 2)))
+    return HPLaw(name, coef, x0, sd, param, spread)
 
 
 @dataclass

@@ -101,3 +101,46 @@ def test_weakly_determined_size_growth_falls_back_toward_half() -> None:
     a_loose = math.log(size_prior(rows, 1e20, 1e18, law_sd=0.3) / n_ref) / math.log(100)
     assert a_sure == pytest.approx(0.09, abs=0.01)
     assert 0.3 < a_loose < 0.5
+
+
+def test_depth_the_runs_never_varied_still_grows_with_width() -> None:
+    """An optimizer that left depth at 4 layers at every size gives a flat depth-vs-size law
+    (tightly, since every run agrees); the size prior N^(1/3) keeps width from carrying all the
+    growth, so the aspect ratio d_model / n_layers stays near the runs'."""
+    rng = np.random.default_rng(0)
+    sp = SearchSpace(
+        [
+            Param("d_model", "log", 64, 512, multiple_of=64, scales_cost=True),
+            Param("n_layers", "int", 2, 8, scales_cost=True),
+            Param("tokens", "log", 1e6, 1e9, scales_cost=True),
+        ]
+    )
+
+    def cost(c: dict[str, Any]) -> float:
+        return 6.0 * 12 * float(c["n_layers"]) * float(c["d_model"]) ** 2 * float(c["tokens"])
+
+    x0, xn = math.log(1e15), math.log(1.2e7)
+    hp = {
+        "d_model": _law("d_model", sp, math.log(256), 0.3, x0, 0.1, rng),
+        "n_layers": HPLaw(
+            "n_layers", np.array([[math.log(4), 0.0]] * 51), x0, 0.02, sp.param("n_layers")
+        ),  # fmt: skip
+        "n_params": _law("n_params", None, math.log(1.2e7), 0.5, x0, 0.1, rng),
+    }
+    hp_size = {
+        "d_model": _law("d_model", sp, math.log(256), 0.5, xn, 0.02, rng),
+        "n_layers": HPLaw(
+            "n_layers",
+            np.array([[math.log(4), 0.0]] * 51),
+            xn,
+            0.02,
+            sp.param("n_layers"),
+            value_sd=0.0,
+        ),  # fmt: skip
+    }
+    params = {"d_model": 256, "n_layers": 4, "tokens": 1e8}
+    ok = [TrialPoint(params=params, cost=cost(params), loss=3.0)]
+    n_target = 1.2e7 * 100  # 100x the runs' size
+    cfg = assemble_shape(dict(params), ok, sp, 1e19, hp, "tokens", cost, n_target, [], hp_size)
+    assert cfg["n_layers"] >= 12, cfg  # ~4 x 100^(1/3) = 18.6 under the prior alone
+    assert cfg["d_model"] / cfg["n_layers"] < 4 * (256 / 4), cfg  # not 100x width, 4 layers

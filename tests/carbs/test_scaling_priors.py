@@ -1,0 +1,48 @@
+"""Slope priors: how far shallow settings and widths/depth move with scale when runs barely say."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from carbs.scaling.hpchoice import BATCH_SLOPE_PRIOR, slope_prior
+from carbs.scaling.hplaws import RUN_CORRELATION, HPLaw, shrunk_law_z
+
+
+def _law(slope: float, slope_sd: float, x0: float = math.log(1e17), seed: int = 0) -> HPLaw:
+    rng = np.random.default_rng(seed)
+    rows = [[math.log(64.0), slope]]
+    rows += [[math.log(64.0) + 0.05 * rng.normal(), slope + slope_sd * rng.normal()]
+             for _ in range(400)]  # fmt: skip
+    return HPLaw("batch_size", np.array(rows), x0, 0.1, None)
+
+
+def test_a_drifting_batch_law_falls_back_on_the_prior_growth() -> None:
+    """An optimizer's batch drifting down with compute (slope -0.3, loosely determined) must not
+    be extrapolated 100x: the picked batch follows the prior's growth instead."""
+    law = _law(-0.3, 0.2)
+    z, slope = shrunk_law_z(law, 1e19, slope_prior("batch_size"))
+    assert abs(slope - BATCH_SLOPE_PRIOR[0]) < 0.05, slope
+    assert math.exp(z[0]) > 64.0 * 100**0.2  # grew with compute, as published batch laws do
+    raw = math.exp(float(law.z_at(1e19)[0]))
+    assert raw < 64.0 / 3  # what the drift alone would have picked
+
+
+def test_a_well_determined_trend_wins_over_the_prior() -> None:
+    law = _law(0.6, 0.005)
+    _, slope = shrunk_law_z(law, 1e19, slope_prior("batch_size"))
+    w = 0.1**2 / (0.1**2 + (0.005 * RUN_CORRELATION) ** 2)
+    assert slope > 0.55
+    assert abs(slope - (w * 0.6 + (1 - w) * BATCH_SLOPE_PRIOR[0])) < 0.01
+
+
+def test_the_intercept_stays_where_the_runs_put_it() -> None:
+    law = _law(-0.3, 0.2)
+    z, _ = shrunk_law_z(law, math.exp(law.x0), slope_prior("warmup_frac"))
+    assert abs(z[0] - math.log(64.0)) < 1e-12
+
+
+def test_settings_without_a_published_trend_are_held() -> None:
+    assert slope_prior("warmup_frac")[0] == 0.0
+    assert slope_prior("global_batch_size") == BATCH_SLOPE_PRIOR
