@@ -134,7 +134,14 @@ class SweepRunner:
             # SystemExit: Ray's SIGTERM handler in the driver (preemption); hand back the
             # in-flight trials now instead of letting their leases run out, then exit as asked
             interrupted = True
-            for trial_id in self.dispatcher.cancel_all():
+            # in flight, plus any claimed but not yet submitted when the signal landed (a
+            # SIGTERM between the claim and the submit left them RUNNING under a 300 s lease)
+            owned = set(self.dispatcher.cancel_all()) | {
+                t.id
+                for t in self.store.trials(sid)
+                if t.status == TrialStatus.RUNNING and t.lease_owner == self.driver
+            }
+            for trial_id in owned:
                 self.keeper.discard(trial_id)
                 self.store.requeue(
                     trial_id,
