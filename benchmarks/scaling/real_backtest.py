@@ -3,8 +3,9 @@
 Fit on the trials that cost at most 1/ratio of the costliest one; score the predictions on the
 costlier Pareto-frontier trials, which lie up to `ratio` x past everything fitted:
 
-- the frontier law L(C) = E + A C^-alpha (with its 90 % bootstrap interval) at each held-out
-  frontier trial's cost;
+- the frontier law L(C) = E + A C^-alpha at each held-out frontier trial's cost, with its 90 %
+  bootstrap interval and with the band the dashboard draws (widened past the data by the
+  cheap trials' own backtest error, `carbs.scaling.backtest.widen_past_data`);
 - the pick: `pick_large_run` on the cheap trials for the costliest trial's compute, its
   predicted loss (and interval) against the best loss the sweep observed at that compute.
 
@@ -28,6 +29,7 @@ import numpy as np
 
 from carbs.pareto import pareto_mask
 from carbs.scaling import huber as hb
+from carbs.scaling.backtest import backtest, widen_past_data
 from carbs.scaling.frontier import fit_frontier_boot
 from carbs.scaling.pick import pick_large_run
 from carbs.scaling.types import TrialPoint
@@ -79,6 +81,9 @@ def backtest_at(
     pred = fb.predict(costs[test])
     lo, hi = np.quantile(pred[1:], [0.05, 0.95], axis=0)
     train_max = float(costs[train].max())
+    # the band the dashboard draws: widened past the data by the cheap runs' own backtest
+    inner = backtest(costs[train], loss[train])
+    wlo, whi = widen_past_data(costs[test], pred[0], lo, hi, train_max, inner)
     rows = []
     for j, (c, y) in enumerate(zip(costs[test], loss[test], strict=True)):
         rows.append(
@@ -90,6 +95,8 @@ def backtest_at(
                 "rel_err": float(pred[0, j] / y - 1),
                 "ci90": [float(lo[j]), float(hi[j])],
                 "covered": bool(lo[j] <= y <= hi[j]),
+                "band_widened": [float(wlo[j]), float(whi[j])],
+                "covered_widened": bool(wlo[j] <= y <= whi[j]),
             }
         )
     target = float(costs[test].max())
@@ -110,6 +117,7 @@ def backtest_at(
         "train_cost_range": [float(costs[train].min()), train_max],
         "frontier_test": rows,
         "frontier_max_abs_err": max(abs(r["rel_err"]) for r in rows),
+        "inner_backtest_max_err": inner.get("loss_rel_err_max"),
         "frontier_err_at_max_extrapolation": rows[int(np.argmax([r["cost"] for r in rows]))][
             "rel_err"
         ],
@@ -150,7 +158,8 @@ def main() -> None:
                 f"  frontier trial {t['cost']:.3g} FLOPs ({t['extrapolation']:.1f}x): observed "
                 f"{t['observed']:.4f}, L(C) predicts {t['predicted']:.4f} "
                 f"({100 * t['rel_err']:+.1f} %), 90 % [{t['ci90'][0]:.3f}, {t['ci90'][1]:.3f}]"
-                f"{'' if t['covered'] else '  NOT COVERED'}"
+                f"{'' if t['covered'] else ' (missed)'}; widened [{t['band_widened'][0]:.3f}, "
+                f"{t['band_widened'][1]:.3f}]{'' if t['covered_widened'] else ' (missed)'}"
             )
         pk = res["pick"]
         print(

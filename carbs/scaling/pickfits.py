@@ -13,6 +13,7 @@ import numpy as np
 
 from carbs.scaling import huber as hb
 from carbs.scaling import laws
+from carbs.scaling.backtest import widen_past_data
 from carbs.scaling.hplaws import inverse as hplaws_inverse
 from carbs.scaling.result import band
 from carbs.scaling.types import TrialPoint
@@ -55,7 +56,11 @@ def fits_dict(fb, fb_all, fc, fl, x0, hp, ok, costs, loss, counts, W, toks, fail
     }
     grid = np.exp(np.linspace(math.log(costs.min()), math.log(max(target, max_cost)), 40))
     fb_pred = fb.predict(grid)
-    fits["frontier_pareto"]["band"] = band(grid, fb_pred[0], fb_pred[1:])
+    fr_band = band(grid, fb_pred[0], fb_pred[1:])
+    lo, hi = widen_past_data(grid, fb_pred[0], np.array(fr_band["lo"]), np.array(fr_band["hi"]),
+                             float(costs.max()), bt)  # fmt: skip
+    fr_band.update(lo=lo.tolist(), hi=hi.tolist())
+    fits["frontier_pareto"]["band"] = fr_band
     t = np.array([v if v is not None else np.nan for v in toks], float)
     for k, law in hp.items():
         z = law.coef[:, :1] + law.coef[:, 1:2] * (np.log(grid)[None, :] - law.x0)

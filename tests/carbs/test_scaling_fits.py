@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import numpy as np
@@ -85,3 +86,18 @@ def test_backtest_reports_small_error_for_a_true_power_law() -> None:
 def test_backtest_declines_with_too_few_points() -> None:
     bt = backtest(np.array([1e15, 1e16, 1e17]), np.array([3.0, 2.8, 2.7]))
     assert bt["loss_rel_err_mean"] is None and "need" in bt["reason"]
+
+
+def test_frontier_band_widens_past_the_data_by_the_backtest_error() -> None:
+    from carbs.scaling.backtest import widen_past_data
+
+    costs = np.array([1e10, 1e11, 1e12, 1e13])
+    mid = np.full(4, 4.0)
+    lo, hi = mid - 0.01, mid + 0.01
+    bt = {"loss_rel_err_mean": 0.03, "loss_rel_err_max": 0.05, "log_extrapolation": math.log(10)}
+    wlo, whi = widen_past_data(costs, mid, lo, hi, 1e11, bt)
+    assert np.allclose(wlo[:2], lo[:2]) and np.allclose(whi[:2], hi[:2])  # inside the data
+    assert whi[2] == pytest.approx(4.0 * 1.05) and whi[3] == pytest.approx(4.0 * 1.10)
+    assert wlo[3] == pytest.approx(4.0 * 0.90)
+    no_bt = widen_past_data(costs, mid, lo, hi, 1e11, {"loss_rel_err_mean": None})
+    assert np.allclose(no_bt[0], lo) and np.allclose(no_bt[1], hi)
