@@ -128,6 +128,14 @@ def assemble_shape(
             val = float(inverse(law.param, z[:1])[0])
             sd = max(law.resid_sd, boot_sd, 0.1)
         targets[s] = (val, sd)
+    # widths and depth read off their size laws share one sd: their runs' scatter says how
+    # noisy the runs were, not which of them should absorb a size the laws do not reach (a
+    # 2-layer sweep's tight width law put 26 layers under d_model 160 on a real CPU sweep)
+    grown = [s for s in targets if s in GROWING_DIMS and hp_size is not None and s in hp_size
+             and targets[s][1] != HELD_SD]  # fmt: skip
+    if len(grown) > 1:
+        common = max(targets[s][1] for s in grown)
+        targets.update({s: (targets[s][0], common) for s in grown})
     cfg, _ = consistent_shape(space, cfg, targets, n_target, 0.03, size_fn)
     fix_heads(cfg, ok)  # before pricing tokens: heads change the attention FLOPs
     solve_budget(cfg, space, cost_fn, target, tok_key)
