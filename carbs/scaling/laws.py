@@ -185,11 +185,15 @@ def chinchilla_predict(theta: np.ndarray, n: np.ndarray, d: np.ndarray) -> np.nd
 
 
 def chinchilla_n_opt(theta: np.ndarray, flops: np.ndarray) -> np.ndarray:
-    """Compute-optimal N for C = 6 N D under the fitted law (rows of theta broadcast)."""
+    """Compute-optimal N for C = 6 N D under the fitted law (rows of theta broadcast).
+
+    A degenerate bootstrap row (beta at 0, exponents at their bounds) gives inf or nan, which
+    callers treat as "not determined" rather than as a warning on stderr."""
     th = np.atleast_2d(theta)
     a, b, _, al, be = (th[:, i : i + 1] for i in range(5))
-    g = ((al * np.exp(a)) / (be * np.exp(b))) ** (1.0 / (al + be))
-    return g * (np.asarray(flops) / 6.0) ** (be / (al + be))
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        g = ((al * np.exp(a)) / (be * np.exp(b))) ** (1.0 / (al + be))
+        return g * (np.asarray(flops) / 6.0) ** (be / (al + be))
 
 
 # ---- frontier L(C) ----------------------------------------------------------------------

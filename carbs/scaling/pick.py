@@ -32,6 +32,7 @@ from carbs.scaling.pickfits import chinchilla_fits as _chinchilla_fits
 from carbs.scaling.pickfits import fits_dict as _fits_dict
 from carbs.scaling.pickfits import pareto_rows as _pareto_rows
 from carbs.scaling.pickfits import with_curves as _with_curves
+from carbs.scaling.plausible import plausible_loss
 from carbs.scaling.response import ResponseFit, fit_response
 from carbs.scaling.result import LargeRunPick, jsonable
 from carbs.scaling.size import sane_size, size_at_target
@@ -276,6 +277,10 @@ def pick_large_run(
     # multiplicative widening says nothing past the worst run that trained at all: a run of the
     # picked shape with 100x the compute is not expected to end above it
     hi = max(min(hi, float(loss.max())), point)
+    point, lo, hi, fallback = plausible_loss(point, lo, hi, costs, loss, target_flops, warnings)
+    if fallback is not None:
+        parts["fitted"] = float(pred[0])
+        pred_source = fallback
     warnings = [w for w in warnings if not w.lstrip().upper().startswith("DEBUG")]
 
     fits = _fits_dict(fb, fb_all, fc, fl, x0, hp, ok, costs, loss, counts, W, toks, failed,
