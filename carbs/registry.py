@@ -13,16 +13,21 @@ OptimizerFactory = Callable[..., Optimizer]
 
 
 def _carbs(
-    space: SearchSpace, seed: int = 0, max_cost: float | None = None, **settings: Any
+    space: SearchSpace,
+    seed: int = 0,
+    max_cost: float | None = None,
+    price: Callable[[dict[str, Any]], float | None] | None = None,
+    **settings: Any,
 ) -> Optimizer:
     """The BoTorch CARBS optimizer; `max_cost` (a sweep's per-trial cost limit) becomes its
-    `max_suggestion_cost` mask unless the settings name one."""
+    `max_suggestion_cost` mask unless the settings name one; `price` (a config's exact cost,
+    when the workload can tell before running it) replaces the cost model for that mask."""
     # imported lazily: BoTorch takes seconds to import and the baselines do not need it
     from carbs.bayes import CarbsOptimizer
 
     if max_cost is not None:
         settings.setdefault("max_suggestion_cost", max_cost)
-    return CarbsOptimizer(space, seed=seed, **settings)
+    return CarbsOptimizer(space, seed=seed, price=price, **settings)
 
 
 _REGISTRY: dict[str, OptimizerFactory] = {

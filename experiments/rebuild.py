@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from carbs.optimizer import Observation, Optimizer
 from carbs.registry import build_optimizer
+from experiments.dispatch.recorder import load_price
 from experiments.spec import SweepSpec
 from experiments.store.models import Trial, TrialStatus
 
@@ -51,12 +52,15 @@ def rebuild_optimizer(spec: SweepSpec, trials: Sequence[Trial]) -> Optimizer:
 
 def _settings(spec: SweepSpec) -> dict:
     settings = dict(spec.optimizer.settings)
-    if spec.budget.max_cost_per_trial and _takes_max_cost(spec):
+    if spec.budget.max_cost_per_trial and _takes(spec, "max_cost"):
         settings.setdefault("max_cost", spec.budget.max_cost_per_trial)
+        price = load_price(spec)
+        if price is not None and _takes(spec, "price"):
+            settings.setdefault("price", price)
     return settings
 
 
-def _takes_max_cost(spec: SweepSpec) -> bool:
+def _takes(spec: SweepSpec, key: str) -> bool:
     from carbs import registry
 
-    return registry.accepts(spec.optimizer.name, "max_cost")
+    return registry.accepts(spec.optimizer.name, key)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -42,9 +42,20 @@ from carbs.space import SearchSpace
 class CarbsOptimizer:
     """Cost-Aware pareto-Region Bayesian Search (CARBS) behind the `Optimizer` protocol."""
 
-    def __init__(self, space: SearchSpace, seed: int = 0, **settings: Any) -> None:
+    def __init__(
+        self,
+        space: SearchSpace,
+        seed: int = 0,
+        price: Callable[[dict[str, Any]], float | None] | None = None,
+        **settings: Any,
+    ) -> None:
+        """`price(full_params)`: a config's exact cost where the workload knows it before
+        running (FLOPs from the shape); it replaces the cost model's guess when candidates are
+        masked at `max_suggestion_cost` and placed in cost bands, so no trial is proposed past
+        the cap. Observations still train the cost model."""
         self.space = space
         self.seed = int(seed)
+        self.price = price
         self.settings = CarbsSettings.from_mapping(settings)
         self.encoder = SpaceEncoder(
             space, self.settings.search_radius, self.settings.categorical_switch_prob
@@ -195,6 +206,18 @@ class CarbsOptimizer:
         self.encoder.radius = radius
         return self.encoder.encode_many(params), params
 
+    def _exact_costs(self, params: list[dict[str, Any]]) -> np.ndarray | None:
+        """Each candidate's exact cost from `price`, or None (no price, or it cannot say)."""
+        if self.price is None or not params:
+            return None
+        try:
+            costs = [self.price(self.space.full(p)) for p in params]
+        except Exception:  # noqa: BLE001 - a price that rejects a shape: fall back on the model
+            return None
+        if not all(_finite_positive(c) for c in costs):
+            return None
+        return np.asarray(costs, dtype=float)
+
     def _random_picks(
         self, n: int, excluded: set[ConfigKey], rng: np.random.Generator, include_centre: bool
     ) -> list[dict[str, Any]]:
@@ -294,6 +317,10 @@ class CarbsOptimizer:
             output_gp = output_gp.with_fantasies(xp, output_gp.predict(xp)[0])
         log_c, _ = state.cost_gp.predict(x)
         predicted_cost = state.cost_scale.inverse(log_c)
+        exact = self._exact_costs(params)
+        if exact is not None:
+            predicted_cost = exact
+            log_c = state.cost_scale.forward(exact)
         pareto_at_cost = state.pareto_value(log_c)
         log_prior = self.encoder.log_prior(z, state.origins)
         if state.success_gp is not None:
@@ -353,6 +380,10 @@ class CarbsOptimizer:
             )
             output_gp = output_gp.with_fantasies(x[i : i + 1], mean[i : i + 1])
         return picks
+
+
+def _finite_positive(v: float | None) -> bool:
+    return v is not None and math.isfinite(v) and v > 0
 
 
 # Memo of anchor hyperparameters by `_memo_key`. Why: a sweep driver rebuilds the optimizer from

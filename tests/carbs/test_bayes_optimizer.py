@@ -235,3 +235,25 @@ def test_registry_says_which_optimizers_take_the_cost_cap() -> None:
     assert accepts("carbs", "max_cost") and accepts(None, "max_cost")
     assert not accepts("random", "max_cost")
     assert not accepts("no-such-optimizer", "max_cost")
+
+
+def test_an_exact_price_keeps_every_model_based_pick_under_the_cap() -> None:
+    """Band picks aim at the cap; the cost model's error put real trials over it (each one a
+    wasted 'over_cost_limit' trial). With the workload's exact price, none is proposed."""
+    cap = 1e12
+    opt = CarbsOptimizer(
+        _tiny_moe_space(), seed=5, cost_band_fraction=1.0, max_suggestion_cost=cap,
+        price=_tiny_moe_cost, **FAST,
+    )  # fmt: skip
+    rng = np.random.default_rng(5)
+    model_picks = []
+    for _ in range(20):
+        s = opt.suggest(1)[0]
+        cost = _tiny_moe_cost(s.params)
+        if opt.last_info:  # past the random warm-up
+            model_picks.append(cost)
+        loss = 6.0 - 0.12 * math.log(cost / 1e11) + float(rng.normal(0.0, 0.12))
+        opt.observe(Observation(s.params, cost, loss, suggestion_id=s.suggestion_id))
+    assert len(model_picks) >= 12
+    assert max(model_picks) <= cap, max(model_picks)
+    assert max(model_picks) > cap / 4  # and the bands still reach up towards it
