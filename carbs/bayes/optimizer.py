@@ -335,6 +335,7 @@ class CarbsOptimizer:
         for target in targets:
             mean, var = output_gp.predict(x)
             band = in_band(predicted_cost, target) & available if target is not None else None
+            value = None
             if band is not None and band.any():
                 # a band pick: EI against the frontier at its own cost, prior widened
                 log_ei = log_expected_improvement(mean, var, pareto_at_cost, s.exploration_bias)
@@ -342,42 +343,31 @@ class CarbsOptimizer:
                     log_ei, log_prior / BAND_PRIOR_WIDENING**2, log_succ, log_mask
                 )
                 value = np.where(band, value, -np.inf)
-                if np.isfinite(value).any():
-                    i = int(np.argmax(value))
-                    available[i] = False
-                    picks.append(params[i])
-                    self.last_info.append(
-                        {
-                            "predicted_loss": float(state.warp.to_loss(mean[i])),
-                            "predicted_cost": float(predicted_cost[i]),
-                            "log_acquisition": float(value[i]),
-                            "cost_band": float(target),
-                        }
+            if value is None or not np.isfinite(value).any():
+                target = None
+                floor = None
+                if s.clamp_pareto_value:
+                    threshold = random_threshold_cost(lo_cost, hi_cost, rng, s.max_suggestion_cost)
+                    floor = float(
+                        state.pareto_value(state.cost_scale.forward(np.array([threshold])))[0]
                     )
-                    output_gp = output_gp.with_fantasies(x[i : i + 1], mean[i : i + 1])
-                    continue
-            floor = None
-            if s.clamp_pareto_value:
-                threshold = random_threshold_cost(lo_cost, hi_cost, rng, s.max_suggestion_cost)
-                floor = float(
-                    state.pareto_value(state.cost_scale.forward(np.array([threshold])))[0]
-                )
-            best = clamped_pareto_value(pareto_at_cost, floor)
-            log_ei = log_expected_improvement(mean, var, best, s.exploration_bias)
-            value = acquisition_value(log_ei, log_prior, log_succ, log_mask)
-            value = np.where(available & ~band_only, value, -np.inf)
-            if not np.isfinite(value).any():
-                value = np.where(available, log_prior, -np.inf)
+                best = clamped_pareto_value(pareto_at_cost, floor)
+                log_ei = log_expected_improvement(mean, var, best, s.exploration_bias)
+                value = acquisition_value(log_ei, log_prior, log_succ, log_mask)
+                value = np.where(available & ~band_only, value, -np.inf)
+                if not np.isfinite(value).any():
+                    value = np.where(available, log_prior, -np.inf)
             i = int(np.argmax(value))
             available[i] = False
             picks.append(params[i])
-            self.last_info.append(
-                {
-                    "predicted_loss": float(state.warp.to_loss(mean[i])),
-                    "predicted_cost": float(predicted_cost[i]),
-                    "log_acquisition": float(value[i]),
-                }
-            )
+            info = {
+                "predicted_loss": float(state.warp.to_loss(mean[i])),
+                "predicted_cost": float(predicted_cost[i]),
+                "log_acquisition": float(value[i]),
+            }
+            if target is not None:
+                info["cost_band"] = float(target)
+            self.last_info.append(info)
             output_gp = output_gp.with_fantasies(x[i : i + 1], mean[i : i + 1])
         return picks
 

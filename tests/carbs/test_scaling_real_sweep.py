@@ -8,6 +8,7 @@ from pathlib import Path
 
 from carbs.scaling.pick import pick_large_run
 from carbs.scaling.types import TrialPoint
+from carbs.space import SearchSpace
 from experiments.spec import load_spec
 from models.accounting import training_flops_for_params
 
@@ -32,13 +33,19 @@ DEMO_TRIALS = [
 ]
 
 
+def _points(rows: list[tuple[tuple[float, ...], float]], space: SearchSpace) -> list[TrialPoint]:
+    """Stored (searched values, loss) rows as fit inputs, priced like the workload prices them."""
+    out = []
+    for values, loss in rows:
+        params = space.full(dict(zip(KEYS, values, strict=True)))
+        out.append(TrialPoint(params, training_flops_for_params(params), loss))
+    return out
+
+
 def test_demo_sweep_pick_is_consistent_and_its_interval_bounded() -> None:
     spec = load_spec(SPEC)
     space = spec.space()
-    points = []
-    for values, loss in DEMO_TRIALS:
-        params = space.full(dict(zip(KEYS, values, strict=True)))
-        points.append(TrialPoint(params, training_flops_for_params(params), loss))
+    points = _points(DEMO_TRIALS, space)
     pick = pick_large_run(points, space, spec.target.flops, cost_fn=training_flops_for_params,
                           n_bootstrap=60)  # fmt: skip
     lo, hi = pick.predicted_loss_ci
@@ -122,10 +129,7 @@ def test_a_sweep_that_never_varied_depth_still_gets_a_plausible_aspect_ratio() -
     (211 layers at d_model 32, then 26 at d_model 160). Width and depth now share it."""
     spec = load_spec(BACKTEST_SPEC)
     space = spec.space()
-    points = []
-    for values, loss in BACKTEST_TRIALS:
-        params = space.full(dict(zip(KEYS, values, strict=True)))
-        points.append(TrialPoint(params, training_flops_for_params(params), loss))
+    points = _points(BACKTEST_TRIALS, space)
     pick = pick_large_run(points, space, spec.target.flops, cost_fn=training_flops_for_params,
                           n_bootstrap=60)  # fmt: skip
     p = pick.params
@@ -159,10 +163,7 @@ def test_undetermined_laws_never_predict_worse_than_the_best_trial() -> None:
     say the laws are undetermined and predict no worse than the best trial."""
     spec = load_spec(SPEC)
     space = spec.space()
-    points = []
-    for values, loss in DEMO_TRIALS_NARROW:
-        params = space.full(dict(zip(KEYS, values, strict=True)))
-        points.append(TrialPoint(params, training_flops_for_params(params), loss))
+    points = _points(DEMO_TRIALS_NARROW, space)
     pick = pick_large_run(points, space, spec.target.flops, cost_fn=training_flops_for_params,
                           n_bootstrap=60)  # fmt: skip
     best = min(loss for _, loss in DEMO_TRIALS_NARROW)
