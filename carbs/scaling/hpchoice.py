@@ -28,7 +28,7 @@ LR_CONSERVATISM = 0.5  # bootstrap sds below the optimum
 # combined with a prior by precision. Batch grows with compute in every published fit
 # (DeepSeek LLM: B_opt ~ C^0.33; the critical batch grows with data); other settings have no
 # agreed trend. Why a prior: these settings barely move the loss, so where an optimizer's runs
-# put them drifts with its search path, and a drift extrapolated 100x picked batches 0.07-0.3x
+# put them drifts with its search path, and a drift extrapolated 100x picked batches 0.07-0.57x
 # the optimum on the scaling world.
 BATCH_SLOPE_PRIOR = (0.25, 0.1)
 OTHER_SLOPE_PRIOR = (0.0, 0.1)
