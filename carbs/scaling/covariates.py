@@ -18,9 +18,11 @@ from typing import Any
 import numpy as np
 
 from carbs.scaling import laws
-from carbs.scaling.response import DEFAULT_COV, ResponseFit, fit_response
+from carbs.scaling.response import DEFAULT_COV, MOE_VAR, ResponseFit, fit_response
 
 SCALE_VARS = ("log N", "log D", "log C", "log d_model")
+EXPERT_NAMES = ("n_experts", "num_experts", "moe_num_experts", "num_local_experts")
+TOP_K_NAMES = ("top_k", "moe_top_k", "num_experts_per_tok", "experts_per_token")
 TRAIN_SHARE = 2.0 / 3.0
 MARGIN = 0.05  # a new choice must cut the held-out squared error by this share
 MIN_TEST = 4
@@ -34,6 +36,10 @@ def scale_vars(
     out = {"log N": math.log(n_eff), "log D": math.log(tokens), "log C": math.log(cost)}
     if params.get("d_model"):
         out["log d_model"] = math.log(float(params["d_model"]))
+    experts = next((params[k] for k in EXPERT_NAMES if params.get(k)), None)
+    if experts is not None:
+        top_k = next((params[k] for k in TOP_K_NAMES if params.get(k)), 1)
+        out[MOE_VAR] = math.log(max(float(experts) / float(top_k), 1.0))
     return out
 
 
@@ -44,8 +50,9 @@ def setting_var(name: str) -> str:
 def held_out_error(resp: ResponseFit, n: np.ndarray, d: np.ndarray, y: np.ndarray,
                    Z: np.ndarray, cov: Mapping[str, np.ndarray]) -> float:  # fmt: skip
     """Mean squared log error of row 0 of `resp` on runs (n, d, Z, cov), y = log loss."""
-    th = resp.theta[:1]
-    pred = np.log(laws.chinchilla_predict(th[:, :5], np.exp(n), np.exp(d))[0])
+    pred = np.array([math.log(laws.chinchilla_predict(
+        resp.chin_at({k: float(v[i]) for k, v in cov.items()})[:1], np.exp(n[i : i + 1]),
+        np.exp(d[i : i + 1]))[0, 0]) for i in range(len(n))])  # fmt: skip
     for j, name in enumerate(resp.hp_names):
         h = resp.hp(name)[0]
         opt = h[0] + sum(h[1 + i] * (cov[c] - x0) for i, (c, x0) in

@@ -7,9 +7,9 @@ import math
 import numpy as np
 
 from carbs.scaling import laws
-from carbs.scaling.covariates import choose_follows
+from carbs.scaling.covariates import choose_follows, scale_vars
 from carbs.scaling.pick import pick_large_run
-from carbs.scaling.response import fit_response
+from carbs.scaling.response import MOE_VAR, fit_response
 from carbs.scaling.types import TrialPoint
 from carbs.testing.scaling_world import ScalingWorld
 
@@ -76,3 +76,45 @@ def test_interval_is_positive_and_warnings_carry_no_debug() -> None:
     assert 0 < lo <= pick.predicted_loss <= hi
     assert lo >= 0.5 * e_fit
     assert not any(w.strip().upper().startswith("DEBUG") for w in pick.warnings)
+
+
+def _moe_runs(seed: int = 0) -> dict[str, np.ndarray]:
+    """Chinchilla losses whose size and data terms move with sparsity u = log(experts/top_k)."""
+    rng = np.random.default_rng(seed)
+    n_runs = 30
+    c = np.exp(np.linspace(math.log(1e16), math.log(1e18), n_runs))
+    n_act = np.sqrt(c / 120.0) * np.exp(rng.uniform(-0.4, 0.4, n_runs))
+    tok = c / (6.0 * n_act)
+    u = rng.uniform(0.0, 3.0, n_runs)
+    loss = _moe_loss(n_act, tok, u) * np.exp(rng.normal(0, 0.003, n_runs))
+    cov = {"log N": np.log(n_act), "log D": np.log(tok), "log C": np.log(c), MOE_VAR: u}
+    th = np.array([math.log(400.0), math.log(1000.0), math.log(1.8), 0.34, 0.3])
+    return {"n": n_act, "tok": tok, "loss": loss, "cov": cov, "th": th}
+
+
+def _moe_loss(n: np.ndarray, d: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """More experts per token: more effective parameters (saturating), less data per expert."""
+    return (
+        1.8 + 400.0 * np.exp(-0.12 * u + 0.02 * u**2) / n**0.34 + 1000.0 * np.exp(0.05 * u) / d**0.3
+    )
+
+
+def test_sparsity_terms_predict_a_far_moe_run() -> None:
+    r = _moe_runs()
+    n, tok, u_far = 3e9, 6e10, 2.8
+    truth = float(_moe_loss(np.array(n), np.array(tok), np.array(u_far)))
+    errs = {}
+    for with_u in (True, False):
+        cov = dict(r["cov"]) if with_u else {k: v for k, v in r["cov"].items() if k != MOE_VAR}
+        fit = fit_response(r["n"], r["tok"], r["loss"], np.zeros((len(r["n"]), 0)), [],
+                           np.ones((1, len(r["n"]))), np.ones(len(r["n"])), r["th"], cov, [])  # fmt: skip
+        assert (fit.moe_u is not None) == with_u
+        errs[with_u] = abs(float(fit.predict(n, tok, {}, {MOE_VAR: u_far})[0]) / truth - 1)
+    assert errs[True] < 0.01, errs
+    assert errs[True] < errs[False], errs
+
+
+def test_scale_vars_read_sparsity_from_the_moe_names() -> None:
+    v = scale_vars(1e8, 1e9, 6e17, {"d_model": 256, "moe_num_experts": 16, "moe_top_k": 4})
+    assert v[MOE_VAR] == math.log(4.0)
+    assert MOE_VAR not in scale_vars(1e8, 1e9, 6e17, {"d_model": 256})
