@@ -44,6 +44,14 @@ DEFAULT_COV = "log N"
 MOE_VAR = "log experts per token"  # u = log(n_experts / top_k), a scale variable of each run
 MOE_MIN_SPREAD = 0.05  # below this sd of u the runs cannot tell its effect apart
 MOE_PRIOR_SD = np.array([0.5, 0.1, 0.2])  # m1, m2 (size term), w (data term), in log loss
+# alpha, beta: a literature prior, 0.34 / 0.32 +- 0.1 (Hoffmann et al. 2022: 0.34 / 0.28; Besiroglu
+# et al. 2024: 0.35 / 0.37; Muennighoff et al. 2023: 0.35 / 0.35), weighted as a Bayesian prior
+# against runs with 1 % seed noise in log loss. Why: an optimizer's runs crowd the cheap end,
+# and there the fit can trade E for a small exponent (E ~ 0 with beta ~ 0.1 on two of ten
+# scaling-world seeds), which says more tokens always help and picks a model 4x too small.
+EXP_PRIOR_MEAN = np.array([0.34, 0.32])
+EXP_PRIOR_SD = 0.1
+EXP_PRIOR_NOISE = 0.01
 MOE_LO, MOE_HI = np.array([-2.0, -0.5, -1.0]), np.array([2.0, 0.5, 1.0])
 
 
@@ -154,14 +162,15 @@ class ResponseFit:
 def response_resid(n: np.ndarray, d: np.ndarray, y: np.ndarray, Z: np.ndarray,
                    X: Sequence[np.ndarray], prior_c: np.ndarray,
                    u_moe: np.ndarray | None = None) -> hb.ResidFn:  # fmt: skip
-    """Residuals (data rows, then prior rows on each optimum's level and slopes, then on the
-    sparsity terms when `u_moe`, the runs' centred log(n_experts / top_k), is given).
+    """Residuals (data rows, then prior rows on each optimum's level and slopes, on the two
+    exponents, and on the sparsity terms when `u_moe`, the runs' centred log(n_experts /
+    top_k), is given).
 
     `X[j]` is [n, K_j], the centred scale variables setting j's optimum follows."""
     J = Z.shape[1]
     ks = [x.shape[1] for x in X]
     offs = [5 + sum(2 + k for k in ks[:j]) for j in range(J)]
-    n_prior = sum(1 + k for k in ks) + (3 if u_moe is not None else 0)
+    n_prior = sum(1 + k for k in ks) + (3 if u_moe is not None else 0) + 2
     w_prior = math.sqrt(PRIOR_WEIGHT)
 
     def f(th: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -197,6 +206,10 @@ def response_resid(n: np.ndarray, d: np.ndarray, y: np.ndarray, Z: np.ndarray,
                 pr[:, r_i] = w_prior * DELTA * m[:, i] / SLOPE_PRIOR_SD
                 jac[:, len(y) + r_i, o + 1 + i] = w_prior * DELTA / SLOPE_PRIOR_SD
                 r_i += 1
+        for i in range(2):
+            pr[:, r_i] = EXP_PRIOR_NOISE * (th[:, 3 + i] - EXP_PRIOR_MEAN[i]) / EXP_PRIOR_SD
+            jac[:, len(y) + r_i, 3 + i] = EXP_PRIOR_NOISE / EXP_PRIOR_SD
+            r_i += 1
         if u_moe is not None:
             for i in range(3):
                 pr[:, r_i] = w_prior * DELTA * th[:, th.shape[1] - 3 + i] / MOE_PRIOR_SD[i]
@@ -259,7 +272,7 @@ def fit_response(
                 s.append(np.zeros(3))
             starts.append(np.concatenate(s))
     starts_arr = np.clip(np.array(starts), lo, hi)
-    n_prior = sum(1 + len(f) for f in follows) + (3 if u is not None else 0)
+    n_prior = sum(1 + len(f) for f in follows) + (3 if u is not None else 0) + 2
     w_rows = np.ones((len(starts_arr), len(y) + n_prior))
     th, fv = hb.batched_fit(resid, starts_arr, w_rows, DELTA, lo, hi, iters=iters)
     best = th[int(np.argmin(fv))]

@@ -1,4 +1,5 @@
-"""Slope priors: how far shallow settings and widths/depth move with scale when runs barely say."""
+"""Priors where runs barely say: how far shallow settings and widths/depth move with scale, and
+the Chinchilla exponents of the joint model."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import math
 
 import numpy as np
 
+from carbs.scaling import laws, response
 from carbs.scaling.hpchoice import BATCH_SLOPE_PRIOR, slope_prior
 from carbs.scaling.hplaws import RUN_CORRELATION, HPLaw, shrunk_law_z
 
@@ -46,3 +48,34 @@ def test_the_intercept_stays_where_the_runs_put_it() -> None:
 def test_settings_without_a_published_trend_are_held() -> None:
     assert slope_prior("warmup_frac")[0] == 0.0
     assert slope_prior("global_batch_size") == BATCH_SLOPE_PRIOR
+
+
+def _narrow_noisy_runs(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """20 runs within one decade of compute, 1 % noise: E and the exponents barely determined."""
+    rng = np.random.default_rng(seed)
+    c = np.exp(rng.uniform(math.log(1e16), math.log(1.5e17), 20))
+    n = np.sqrt(c / 120.0) * np.exp(rng.uniform(-0.7, 0.7, 20))
+    tok = c / (6.0 * n)
+    th = np.array([math.log(400.0), math.log(1000.0), math.log(1.8), 0.34, 0.3])
+    loss = laws.chinchilla_predict(th[None], n, tok)[0] * np.exp(rng.normal(0, 0.01, 20))
+    return n, tok, loss, th
+
+
+def _far_errors() -> np.ndarray:
+    errs = []
+    for s in range(10):
+        n, tok, loss, th = _narrow_noisy_runs(s)
+        start = laws.fit_chinchilla(n, tok, loss, counts=None, n_starts=8).theta
+        fit = response.fit_response(n, tok, loss, np.zeros((20, 0)), [], np.ones((1, 20)),
+                                    np.ones(20), start, {}, [])  # fmt: skip
+        truth = laws.chinchilla_predict(th[None], np.array([3e10]), np.array([2e11]))[0, 0]
+        errs.append(float(fit.predict(3e10, 2e11, {}, {})[0]) / truth - 1)
+    return np.abs(np.array(errs))
+
+
+def test_exponent_prior_halves_the_error_of_a_narrow_sweep(monkeypatch) -> None:  # noqa: ANN001
+    """Without it such fits trade E for small exponents (E ~ 0) and extrapolate far too low."""
+    with_prior = _far_errors()
+    monkeypatch.setattr(response, "EXP_PRIOR_SD", 1e6)
+    without = _far_errors()
+    assert with_prior.mean() < 0.7 * without.mean(), (with_prior, without)
