@@ -43,6 +43,16 @@ def scale_vars(
     return out
 
 
+def cheap_costly_split(costs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Indices of the cheaper 2/3 of runs (to fit) and the costlier rest (to score), or None
+    when too few are left to score: both backtests here extrapolate along cost."""
+    order = np.argsort(costs)
+    n_tr = int(math.ceil(TRAIN_SHARE * len(costs)))
+    if len(costs) - n_tr < MIN_TEST:
+        return None
+    return order[:n_tr], order[n_tr:]
+
+
 def setting_var(name: str) -> str:
     return f"z {name}"
 
@@ -84,13 +94,11 @@ def choose_follows(
     J = len(names)
     follows: list[list[str]] = [[DEFAULT_COV] for _ in range(J)]
     report: dict[str, Any] = {"split": "fit on the cheaper 2/3 by cost, scored on the rest"}
-    n = len(loss)
-    order = np.argsort(costs)
-    n_tr = int(math.ceil(TRAIN_SHARE * n))
-    if J == 0 or n - n_tr < MIN_TEST:
+    split = cheap_costly_split(costs)
+    if J == 0 or split is None:
         report["skipped"] = "too few runs for a backtest; every optimum follows log N"
         return follows, report
-    tr, te = order[:n_tr], order[n_tr:]
+    tr, te = split
     y = np.log(loss)
     nn, dd = np.log(n_eff), np.log(tokens)
 
@@ -151,12 +159,10 @@ def predictor_errors(
     settings, Chinchilla at their (N, D). None with too few runs."""
     from carbs.pareto import pareto_mask
 
-    n = len(loss)
-    order = np.argsort(costs)
-    n_tr = int(math.ceil(TRAIN_SHARE * n))
-    if n - n_tr < MIN_TEST:
+    split = cheap_costly_split(costs)
+    if split is None:
         return None
-    tr, te = order[:n_tr], order[n_tr:]
+    tr, te = split
     te = te[pareto_mask(costs[te], loss[te])]
     tr_p = tr[pareto_mask(costs[tr], loss[tr])]
     if len(te) == 0 or len(tr_p) < 5:
