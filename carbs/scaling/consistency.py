@@ -116,11 +116,13 @@ def consistent_shape(
     n_sd: float,
     size_fn: Callable[[dict[str, Any]], float],
     rounds: int = 4,
+    in_range_only: frozenset[str] = frozenset(),
 ) -> tuple[dict[str, Any], float]:
     """Coordinate search over legal shape values minimising the law misfit.
 
     shape_targets: name -> (target value, sd in log units); the size term keeps
-    log size_fn(cfg) within `n_sd` of log n_target. Infeasible configs (constraints) score inf.
+    log size_fn(cfg) within `n_sd` of log n_target. Infeasible configs (constraints) and
+    values of `in_range_only` parameters outside their search range score inf.
     Returns (config, score).
     """
     names = list(shape_targets)
@@ -131,6 +133,8 @@ def consistent_shape(
     def score(c: dict[str, Any]) -> float:
         searched = {k: c[k] for k in space.names if k in c}
         if not space.is_feasible(searched) or not shape_ok(c):
+            return math.inf
+        if any(not in_range(space.param(n), c[n]) for n in in_range_only):
             return math.inf
         s = 0.0
         for n in names:

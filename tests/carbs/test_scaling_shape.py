@@ -144,3 +144,28 @@ def test_depth_the_runs_never_varied_still_grows_with_width() -> None:
     cfg = assemble_shape(dict(params), ok, sp, 1e19, hp, "tokens", cost, n_target, [], hp_size)
     assert cfg["n_layers"] >= 12, cfg  # ~4 x 100^(1/3) = 18.6 under the prior alone
     assert cfg["d_model"] / cfg["n_layers"] < 4 * (256 / 4), cfg  # not 100x width, 4 layers
+
+
+def test_routing_stays_in_its_searched_range() -> None:
+    """Widths grow past the range toward the size; top_k and experts have no evidence there."""
+    from carbs.scaling.consistency import consistent_shape
+
+    sp = SearchSpace(
+        [
+            Param("d_model", "log", 64, 512, multiple_of=64, scales_cost=True),
+            Param("n_experts", "int", 1, 16, scales_cost=True),
+            Param("top_k", "int", 1, 4, scales_cost=True),
+        ]
+    )
+
+    def size(c: dict[str, Any]) -> float:
+        return 12.0 * float(c["d_model"]) ** 2 * (1 + float(c["top_k"]))
+
+    targets = {"d_model": (2048.0, 0.3), "n_experts": (32.0, 0.1), "top_k": (6.0, 0.1)}
+    free, _ = consistent_shape(sp, {}, targets, size({"d_model": 2048, "top_k": 6}), 0.03, size)
+    assert free["top_k"] > 4 and free["n_experts"] > 16  # what the laws alone would do
+    keep = frozenset({"n_experts", "top_k"})
+    held, _ = consistent_shape(sp, {}, targets, size({"d_model": 2048, "top_k": 6}), 0.03, size,
+                               in_range_only=keep)  # fmt: skip
+    assert held["top_k"] <= 4 and held["n_experts"] <= 16
+    assert held["d_model"] > 512  # width still grows past its range to reach the size
