@@ -174,7 +174,8 @@ def pick_large_run(
     # the near-frontier runs' own size trend: its bootstrap spread says how well the sweep
     # pins N's growth (a Chinchilla fit over a narrow N range can be falsely sure of it)
     law_sd = float(np.std(hp["n_params"].coef[1:, 1])) if "n_params" in hp else 0.0
-    n_target = size_at_target(resp, chin, target_flops, warnings, max_cost, law_sd)
+    law_at_max = hp["n_params"].value_at(max_cost) if "n_params" in hp else None
+    n_target = size_at_target(resp, chin, target_flops, warnings, max_cost, law_sd, law_at_max)
     n_target = sane_size(n_target, costs, tarr, target_flops, max_cost, warnings)
 
     # 7. the config: shape and tokens, then settings at the picked size, then the budget again

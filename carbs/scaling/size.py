@@ -18,7 +18,8 @@ from carbs.scaling.response import ResponseFit
 
 SIZE_PRIOR = True  # N_opt's growth exponent shrunk toward SIZE_EXP_PRIOR by its bootstrap sd
 SIZE_EXP_PRIOR = 0.5
-SIZE_EXP_SD = 0.15
+SIZE_EXP_SD = 0.1
+REF_SD_FLOOR = 0.05  # log sd: neither start to N_opt is trusted to better than 5 %
 
 
 def size_at_target(
@@ -28,6 +29,7 @@ def size_at_target(
     warnings: list[str],
     max_cost: float | None = None,
     law_sd: float = 0.0,
+    law_at_max: np.ndarray | None = None,
 ) -> float | None:
     """N_opt at the target from the joint model (else the Pareto Chinchilla fit), if steady."""
     cands = []
@@ -40,7 +42,9 @@ def size_at_target(
         q = np.quantile(nopt[1:], [0.05, 0.95]) if len(nopt) > 2 else (nopt[0], nopt[0])
         v, lo, hi = float(nopt[0]), float(q[0]), float(q[1])
         if math.isfinite(v) and v > 0 and hi / max(lo, 1e-300) < 1e3:
-            return size_prior(rows, target, max_cost, law_sd) if max_cost and SIZE_PRIOR else v
+            if max_cost and SIZE_PRIOR:
+                return size_prior(rows, target, max_cost, law_sd, law_at_max)
+            return v
     if cands:
         warnings.append("Chinchilla fit too uncertain for the size; used the size law")
     return None
@@ -74,15 +78,28 @@ def sane_size(
     return clamped
 
 
-def size_prior(rows: np.ndarray, target: float, max_cost: float, law_sd: float = 0.0) -> float:
+def size_prior(
+    rows: np.ndarray,
+    target: float,
+    max_cost: float,
+    law_sd: float = 0.0,
+    law_at_max: np.ndarray | None = None,
+) -> float:
     """N_opt at the target with its growth exponent shrunk toward the literature's.
 
     Why: the runs fix N_opt near their own compute well, but how fast it grows,
     a = beta / (alpha + beta), is weakly determined by a sweep spanning a decade or so, and
     a 100x extrapolation multiplies its error by ~4.6 in log N. The data's exponent (bootstrap
-    sd) is combined with a prior a ~ 0.5 +- 0.15 (Hoffmann et al. ~0.5, Kaplan et al. ~0.73),
-    so well-determined data win and thin data fall back on compute-optimal practice. The
-    data's sd is at least `law_sd`, the bootstrap sd of the near-frontier runs' size trend.
+    sd) is combined with a prior a ~ 0.5 +- 0.1 (Hoffmann et al. 2022 0.50, Besiroglu et al.
+    2024 0.51, DeepSeek 2024 0.52; Kaplan et al.'s 0.73 traced to counting and tuning by Porian
+    et al. 2024), so well-determined data win and thin data fall back on compute-optimal
+    practice. The data's sd is at least `law_sd`, the bootstrap sd of the near-frontier runs'
+    size trend.
+
+    The start, N_opt at the runs' top compute, combines the fit's optimum with the sizes of
+    the runs nearest the frontier there (`law_at_max`, bootstrap rows), weighted by their
+    bootstrap spreads: a fit whose loss is flat in N can put its optimum 3x off the sizes
+    that actually did best (seen on an optimizer's runs on the scaling world).
     """
     al, be = rows[:, 3], rows[:, 4]
     a = be / np.maximum(al + be, 1e-12)
@@ -91,5 +108,14 @@ def size_prior(rows: np.ndarray, target: float, max_cost: float, law_sd: float =
     sd = max(sd, law_sd, 1e-3)
     w = (1.0 / sd**2) / (1.0 / sd**2 + 1.0 / SIZE_EXP_SD**2)
     a_post = w * a_data + (1 - w) * SIZE_EXP_PRIOR
-    n_ref = float(laws.chinchilla_n_opt(rows[:1], np.array([max_cost]))[0, 0])
-    return n_ref * (target / max_cost) ** a_post
+    n_ref = laws.chinchilla_n_opt(rows, np.array([max_cost]))[:, 0]
+    log_ref = math.log(float(n_ref[0]))
+    if law_at_max is not None and np.all(np.isfinite(law_at_max)) and np.all(law_at_max > 0):
+        ok = np.isfinite(n_ref) & (n_ref > 0)
+        sd_fit = float(np.std(np.log(n_ref[ok][1:]))) if ok.sum() > 2 else 1.0
+        sd_law = float(np.std(np.log(law_at_max[1:]))) if len(law_at_max) > 2 else 1.0
+        v_fit, v_law = max(sd_fit, REF_SD_FLOOR) ** 2, max(sd_law, REF_SD_FLOOR) ** 2
+        log_ref = (log_ref / v_fit + math.log(float(law_at_max[0])) / v_law) / (
+            1.0 / v_fit + 1.0 / v_law
+        )
+    return math.exp(log_ref) * (target / max_cost) ** a_post

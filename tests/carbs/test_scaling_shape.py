@@ -146,6 +146,35 @@ def test_depth_the_runs_never_varied_still_grows_with_width() -> None:
     assert cfg["d_model"] / cfg["n_layers"] < 4 * (256 / 4), cfg  # not 100x width, 4 layers
 
 
+def _loose_start_rows(sd_log_a: float) -> np.ndarray:
+    """Chinchilla rows whose N_opt at a fixed compute scatters with the size term's level."""
+    rows = _rows(0.34, 0.32, 0.0)
+    rng = np.random.default_rng(2)
+    rows[1:, 0] += sd_log_a * rng.normal(size=len(rows) - 1)
+    return rows
+
+
+def test_size_start_leans_on_the_best_runs_when_the_fit_is_flat_in_size() -> None:
+    """A fit whose loss is flat in N puts N_opt at the runs' compute with a wide spread; the
+    sizes of the runs nearest the frontier there, tightly known, take over the start."""
+    from carbs.scaling import laws
+    from carbs.scaling.size import size_prior
+
+    rows = _loose_start_rows(0.5)  # log N_opt spread ~0.5 / 0.66 ~ 0.75
+    n_fit = float(laws.chinchilla_n_opt(rows[:1], np.array([1e18]))[0, 0])
+    tight = np.exp(math.log(n_fit / 3) + 0.05 * np.random.default_rng(3).normal(size=60))
+    tight[0] = n_fit / 3
+    n = size_prior(rows, 1e18, 1e18, law_at_max=tight)
+    assert n == pytest.approx(n_fit / 3, rel=0.05)
+    # the other way round: a tight fit is not pulled by a loose size trend
+    rows_tight = _loose_start_rows(0.01)
+    loose = np.exp(math.log(n_fit / 3) + 1.0 * np.random.default_rng(4).normal(size=60))
+    loose[0] = n_fit / 3
+    n = size_prior(rows_tight, 1e18, 1e18, law_at_max=loose)
+    assert n == pytest.approx(n_fit, rel=0.05)
+    assert size_prior(rows, 1e18, 1e18) == pytest.approx(n_fit, rel=1e-9)  # no trend: the fit
+
+
 def test_routing_stays_in_its_searched_range() -> None:
     """Widths grow past the range toward the size; top_k and experts have no evidence there."""
     from carbs.scaling.consistency import consistent_shape
