@@ -6,6 +6,7 @@ module only converts rows to points, saves the fit, and writes the export files.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from carbs.scaling.pick import LargeRunPick, pick_large_run
 from carbs.scaling.types import TrialPoint
 from experiments.export import render_export
 from experiments.runner import load_price
-from experiments.spec import SweepSpec
+from experiments.spec import SweepSpec, import_callable
 from experiments.store.models import Trial, TrialStatus
 from experiments.store.repository import Store
 
@@ -22,6 +23,23 @@ EXPORT_FILES = {
     "llm-foundry": "llm_foundry.yaml",
     "hf-dbrx": "hf_dbrx_config.json",
 }
+
+
+def load_size(spec: SweepSpec) -> Callable[[dict[str, Any]], float] | None:
+    """The spec's parameter counter (N of the scaling fits), or None: N = FLOPs / (6 tokens).
+
+    Raises ValueError naming `workload.size_function` when it does not import: a fit on the
+    wrong N would be quietly different, so it is not replaced by the default."""
+    entry = spec.workload.size_function
+    if entry is None:
+        return None
+    try:
+        return import_callable(entry)
+    except ValueError as exc:
+        raise ValueError(
+            f"workload.size_function {entry!r}: {exc}; give an importable module:function "
+            "or remove it to measure N as FLOPs / (6 tokens)"
+        ) from exc
 
 
 def trial_points(spec: SweepSpec, trials: list[Trial]) -> list[TrialPoint]:
@@ -67,6 +85,7 @@ def fit_and_pick(store: Store, sweep_name: str, n_bootstrap: int = 200) -> tuple
         spec.space(),
         spec.target.flops,
         cost_fn=load_price(spec),
+        size_fn=load_size(spec),
         seed=spec.seed,
         n_bootstrap=n_bootstrap,
     )

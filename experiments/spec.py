@@ -95,6 +95,12 @@ class WorkloadSpec(_Strict):
     cost_function: str | None = Field(
         None, description="module:function pricing a params dict in FLOPs before it runs"
     )
+    size_function: str | None = Field(
+        None,
+        description="module:function counting the parameters a config's loss scales with "
+        "(e.g. models.accounting:active_params_for_params); the scaling fits take it as N "
+        "instead of FLOPs / (6 tokens)",
+    )
     memory_gb: float | None = Field(None, gt=0)
     timeout_s: float | None = Field(None, gt=0, description="per-trial wall-clock limit")
 
@@ -275,6 +281,14 @@ def parse_spec(text: str, source: str = "<string>") -> SweepSpec:
             spec.workload.load()
         except ValueError as exc:
             raise SpecError(f"{source}: workload.function: {exc}") from exc
+    if spec.workload.size_function is not None:
+        try:
+            import_callable(spec.workload.size_function)
+        except ValueError as exc:
+            raise SpecError(
+                f"{source}: workload.size_function: {exc}; give module:function or remove it "
+                "(N is then FLOPs / (6 tokens))"
+            ) from exc
     return spec
 
 

@@ -112,6 +112,12 @@ def training_flops_for_params(params: Mapping[str, Any]) -> float:
     return training_flops(cfg, tokens)
 
 
+def active_params_for_params(params: Mapping[str, Any]) -> float:
+    """Active non-embedding parameters of a sweep params dict: the size a scaling law takes as
+    N (Kaplan et al. 2020: without embeddings the laws hold down to small models)."""
+    return float(param_counts(MoEConfig.from_params(params)).active_non_embedding)
+
+
 def activation_bytes(cfg: MoEConfig, batch_size: int, dtype: str = "float32") -> int:
     """Approximate activations saved for backward in one step (flash attention, no s^2 term).
 

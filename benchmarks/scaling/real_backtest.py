@@ -34,7 +34,7 @@ from carbs.scaling.frontier import fit_frontier_boot
 from carbs.scaling.pick import pick_large_run
 from carbs.scaling.types import TrialPoint
 from experiments.dispatch.recorder import load_price
-from experiments.large_run import trial_points
+from experiments.large_run import load_size, trial_points
 from experiments.spec import SweepSpec
 from experiments.store.repository import Store
 
@@ -106,6 +106,7 @@ def backtest_at(
         spec.space(),
         target,
         cost_fn=load_price(spec),
+        size_fn=load_size(spec),
         seed=seed,
         n_bootstrap=n_boot,
     )  # fmt: skip

@@ -109,7 +109,13 @@ def design_points(
 
 
 def run_seed(
-    seed: int, n: int, design: str, noise: float, n_boot: int, cache: Path | None = None
+    seed: int,
+    n: int,
+    design: str,
+    noise: float,
+    n_boot: int,
+    cache: Path | None = None,
+    count_params: bool = False,
 ) -> dict[str, Any]:
     world = ScalingWorld(seed=seed, noise=noise)
     rng = np.random.default_rng([seed, 99])
@@ -118,7 +124,13 @@ def run_seed(
     target = 100 * max_cost
     t = time.perf_counter()
     pick = pick_large_run(
-        points, world.space(), target, cost_fn=world.cost, seed=seed, n_bootstrap=n_boot
+        points,
+        world.space(),
+        target,
+        cost_fn=world.cost,
+        size_fn=world.param_count if count_params else None,
+        seed=seed,
+        n_bootstrap=n_boot,
     )
     elapsed = time.perf_counter() - t
     true = world.true_loss(pick.params)
@@ -164,10 +176,17 @@ def main() -> None:
         default=Path("benchmarks/results/world_designs"),
         help="where optimizer-produced trial sets are kept between runs ('' disables)",
     )
+    ap.add_argument(
+        "--size",
+        choices=("params", "flops"),
+        default="flops",
+        help="N of the fits: FLOPs / (6 tokens) (default) or the active parameter count",
+    )
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args()
     cache = a.cache if str(a.cache) else None
-    rows = [run_seed(s, a.trials, a.design, a.noise, a.bootstrap, cache) for s in a.seeds]
+    rows = [run_seed(s, a.trials, a.design, a.noise, a.bootstrap, cache, a.size == "params")
+            for s in a.seeds]  # fmt: skip
     for r in rows:
         reg = "diverged" if r["diverged"] else f"{100 * r['regret']:6.2f}%"
         pe = "" if r["pred_err"] is None else f"{100 * r['pred_err']:+6.2f}%"

@@ -74,8 +74,11 @@ def assemble_shape(
     n_target: float | None,
     warnings: list[str],
     hp_size: dict[str, HPLaw] | None = None,
+    size_fn: Callable[[dict[str, Any]], float] | None = None,
 ) -> dict[str, Any]:
     """Solve the shape for size `n_target` and tokens for the budget (needs cost_fn and tokens).
+
+    `size_fn` measures a shape's size as the runs' N was measured (default FLOPs per token / 6).
 
     `hp_size` holds shape laws vs the runs' size N instead of compute: read at the picked size
     they stay consistent with it when the size solve (Chinchilla N_opt) and the compute laws
@@ -93,9 +96,10 @@ def assemble_shape(
         return cfg
     t_ref = 1e9
 
-    def size_fn(c: dict[str, Any]) -> float:
+    def flops_size(c: dict[str, Any]) -> float:
         return cost_fn({**c, tok_key: t_ref}) / (6.0 * t_ref)
 
+    measure = size_fn or flops_size
     if n_target is None:
         n_target = float(hp["n_params"].value_at(target)[0])
     targets = {}
@@ -143,7 +147,7 @@ def assemble_shape(
     keep = frozenset(s for s in targets if s in EXPERT_NAMES or s in TOP_K_NAMES)
     for s in keep:
         targets[s] = (float(space.param(s).clamp(targets[s][0])), targets[s][1])
-    cfg, _ = consistent_shape(space, cfg, targets, n_target, 0.03, size_fn, in_range_only=keep)
+    cfg, _ = consistent_shape(space, cfg, targets, n_target, 0.03, measure, in_range_only=keep)
     fix_heads(cfg, ok)  # before pricing tokens: heads change the attention FLOPs
     solve_budget(cfg, space, cost_fn, target, tok_key)
     spent = cost_fn(cfg)

@@ -35,7 +35,7 @@ from carbs.scaling.pickfits import with_curves as _with_curves
 from carbs.scaling.plausible import plausible_loss
 from carbs.scaling.response import ResponseFit, fit_response
 from carbs.scaling.result import LargeRunPick, jsonable
-from carbs.scaling.size import sane_size, size_at_target
+from carbs.scaling.size import overhead_ratio, run_sizes, sane_size, size_at_target
 from carbs.scaling.types import TrialPoint
 from carbs.space import SearchSpace
 
@@ -64,6 +64,7 @@ def pick_large_run(
     target_flops: float,
     *,
     cost_fn: Callable[[dict[str, Any]], float] | None = None,
+    size_fn: Callable[[dict[str, Any]], float] | None = None,
     seed: int = 0,
     n_bootstrap: int = 200,
     use_curves: bool = False,
@@ -72,7 +73,10 @@ def pick_large_run(
 
     `cost_fn` prices a full config (e.g. models.accounting.training_flops_for_params); with it
     the shape is solved for consistency and tokens from the budget; without it each parameter
-    follows its own law vs compute (warned). Needs >= 3 successful trials; < 8 is warned.
+    follows its own law vs compute (warned). `size_fn` counts the parameters the loss scales
+    with (active, non-embedding: models.accounting.active_params_for_params); without it the
+    size is FLOPs per token / 6, which counts attention and the output head as parameters and
+    so bends the size law at small scale. Needs >= 3 successful trials; < 8 is warned.
     Failed trials (diverged runs) shape the learning-rate boundary.
     """
     if not (target_flops > 0):
@@ -135,7 +139,9 @@ def pick_large_run(
     toks = [_tokens_of(p, tok_key) for p in ok]
     have_tokens = all(t is not None and t > 0 for t in toks)
     tarr = np.array(toks, float) if have_tokens else None
-    n_eff = costs / (6.0 * tarr) if tarr is not None else None
+    n_eff = run_sizes(ok, costs, tarr, size_fn) if tarr is not None else None
+    ratio = overhead_ratio(costs, tarr, n_eff)
+    r_runs = float(ratio[int(np.argmax(costs))]) if ratio is not None else 1.0
     hp_size: dict[str, HPLaw] | None = None
     if tarr is not None and n_eff is not None:
         # shape vs size, read at the picked size (consistent with it whatever law set it)
@@ -149,7 +155,7 @@ def pick_large_run(
     # 4. Chinchilla L(N, D) on the Pareto set (a start for the joint model, and reported)
     chin = None
     if tarr is not None and n >= 5:
-        chin = _chinchilla_fits(costs, loss, tarr, counts, fb.masks, target_flops)
+        chin = _chinchilla_fits(costs, loss, tarr, counts, fb.masks, target_flops / r_runs, n_eff)
 
     # 5. the joint response model: size, data and size-conditioned optima of the settings
     resp: ResponseFit | None = None
@@ -162,7 +168,7 @@ def pick_large_run(
                        for s in settings_names] for p in ok]).reshape(n, len(settings_names))  # fmt: skip
         start = np.array(list(chin["all"]["params"].values()), float)
         w_fit = W_wide
-        cov = _cov_rows(ok, costs, tarr, settings_names, space)
+        cov = _cov_rows(ok, costs, tarr, settings_names, space, size_fn)
         follows, follows_report = choose_follows(n_eff, tarr, loss, costs, Z, settings_names,
                                                  cov, W[0], start)  # fmt: skip
         resp = fit_response(n_eff, tarr, loss, Z, settings_names, w_fit, W[0], start, cov,
@@ -175,38 +181,43 @@ def pick_large_run(
     # pins N's growth (a Chinchilla fit over a narrow N range can be falsely sure of it)
     law_sd = float(np.std(hp["n_params"].coef[1:, 1])) if "n_params" in hp else 0.0
     law_at_max = hp["n_params"].value_at(max_cost) if "n_params" in hp else None
-    n_target = size_at_target(resp, chin, target_flops, warnings, max_cost, law_sd, law_at_max)
-    n_target = sane_size(n_target, costs, tarr, target_flops, max_cost, warnings)
-
-    # 7. the config: shape and tokens, then settings at the picked size, then the budget again
     lr_key = next((k for k in LR_NAMES if k in hp), None)
     skip = {lr_key} | set(resp.hp_names if resp else ())
-    cfg = base_config(ok, space, target_flops, hp, skip)
-    cfg = assemble_shape(
-        cfg,
-        ok,
-        space,
-        target_flops,
-        hp,
-        tok_key,
-        cost_fn,
-        n_target,
-        warnings,
-        hp_size if SHAPE_VS_SIZE else None,
-    )
-    if cost_fn is not None and tok_key in cfg:
-        n_pick = target_flops / (6.0 * float(cfg[tok_key]))
+    measure = _size_measure(cost_fn, size_fn, tok_key)
+    # the Chinchilla optimum trades N against D at C = 6 N D; where the size counts parameters
+    # only, a run also spends FLOPs on attention and the output head (ratio r = C / 6 N D), so
+    # the law is solved at C / r: r first from the costliest run, then from the picked config
+    r_target = r_runs
+    for _ in range(2):
+        notes: list[str] = []
+        n_target = size_at_target(resp, chin, target_flops / r_target, notes, max_cost / r_runs,
+                                  law_sd, law_at_max)  # fmt: skip
+        n_target = sane_size(n_target, costs, n_eff, target_flops, max_cost, notes)
+
+        # 7. the config: shape and tokens, then settings at the picked size, then the budget
+        cfg = base_config(ok, space, target_flops, hp, skip)
+        cfg = assemble_shape(cfg, ok, space, target_flops, hp, tok_key, cost_fn, n_target, notes,
+                             hp_size if SHAPE_VS_SIZE else None, measure)  # fmt: skip
+        if measure is None or tok_key not in cfg:
+            break
+        r_new = target_flops / (6.0 * float(cfg[tok_key]) * measure(cfg))
+        if abs(math.log(r_new / r_target)) < 0.01:
+            break
+        r_target = r_new
+    warnings.extend(notes)
+    if measure is not None and tok_key in cfg:
+        n_pick = measure(cfg)
     else:
         n_pick = n_target or (float(hp["n_params"].value_at(target_flops)[0]) if "n_params" in hp
                               else target_flops)  # fmt: skip
-    cliff = _cliff(resp, lr_key, space, ok, failed, costs, tarr, tok_key, hp, warnings)
+    cliff = _cliff(resp, lr_key, space, ok, failed, costs, tarr, tok_key, hp, warnings, size_fn)
     size_for_cliff = n_pick if resp is not None else target_flops
     tok_pick = float(cfg[tok_key]) if tok_key in cfg else target_flops / (6.0 * n_pick)
     settings = choose_settings(cfg, space, resp, hp, size_for_cliff, target_flops, lr_key, cliff,
                                warnings, scale_vars(n_pick, tok_pick, target_flops, cfg))  # fmt: skip
     if cost_fn is not None and tok_key is not None and tok_key in cfg:
         solve_budget(cfg, space, cost_fn, target_flops, tok_key)
-        n_pick = target_flops / (6.0 * float(cfg[tok_key]))
+        n_pick = measure(cfg) if measure is not None else n_pick
     searched = {k: cfg[k] for k in space.names if k in cfg}
     if not space.is_feasible(searched):
         warnings.append("the picked config violates a space constraint; check the laws")
@@ -285,7 +296,7 @@ def pick_large_run(
     warnings = [w for w in warnings if not w.lstrip().upper().startswith("DEBUG")]
 
     fits = _fits_dict(fb, fb_all, fc, fl, x0, hp, ok, costs, loss, counts, W, toks, failed,
-                      target_flops, max_cost, n, tau, bt)  # fmt: skip
+                      target_flops, max_cost, n, tau, bt, n_eff)  # fmt: skip
     fits["predicted_loss_bootstrap_ci90"] = boot_ci
     fits["predicted_loss_source"] = pred_source
     fits["predicted_loss_parts"] = parts
@@ -293,7 +304,12 @@ def pick_large_run(
     fits["learning_rate"] = settings.get(lr_key, {}) if lr_key else {}
     fits["settings"] = settings
     fits["failure"] = cliff.to_dict() if cliff else None
-    fits["size"] = {"n_target": n_target, "n_picked": n_pick, "measure": "cost / (6 tokens)"}
+    fits["size"] = {
+        "n_target": n_target,
+        "n_picked": n_pick,
+        "measure": "size_fn (parameter count)" if size_fn else "cost / (6 tokens)",
+        "flops_overhead_at_target": r_target,
+    }
     if resp is not None:
         fits["response"] = resp.summary()
         fits["response"]["follows_backtest"] = follows_report
@@ -338,7 +354,8 @@ def _settings(space: SearchSpace, ok: Sequence[TrialPoint], tok_key: str | None)
     return sorted(out, key=lambda s: (s not in LR_NAMES, "batch" not in s))
 
 
-def _cliff(resp, lr_key, space, ok, failed, costs, tarr, tok_key, hp, warnings) -> Cliff | None:  # noqa: ANN001
+def _cliff(resp, lr_key, space, ok, failed, costs, tarr, tok_key, hp, warnings,  # noqa: ANN001
+           size_fn) -> Cliff | None:  # fmt: skip
     """The divergence boundary: vs the joint model's lr optimum and log N, else vs log C."""
     if lr_key is None:
         if failed:
@@ -350,8 +367,8 @@ def _cliff(resp, lr_key, space, ok, failed, costs, tarr, tok_key, hp, warnings) 
                  and all(s in p.params for s in resp.hp_names)]  # fmt: skip
         ft = np.array([float(_tokens_of(p, tok_key)) for p in fails], float)
         fc = np.array([p.cost for p in fails], float)
-        cov_ok = _cov_rows(ok, costs, tarr, resp.hp_names, space)
-        cov_f = _cov_rows(fails, fc, ft, resp.hp_names, space) if fails else {}
+        cov_ok = _cov_rows(ok, costs, tarr, resp.hp_names, space, size_fn)
+        cov_f = _cov_rows(fails, fc, ft, resp.hp_names, space, size_fn) if fails else {}
         return lr_cliff(resp, lr_key, space, [p.params for p in ok], cov_ok,
                         [p.params for p in fails], cov_f)  # fmt: skip
     if lr_key not in hp:
@@ -363,9 +380,11 @@ def _cliff(resp, lr_key, space, ok, failed, costs, tarr, tok_key, hp, warnings) 
 
 
 def _cov_rows(pts: Sequence[TrialPoint], costs: np.ndarray, toks: np.ndarray,
-              names: Sequence[str], space: SearchSpace) -> dict[str, np.ndarray]:  # fmt: skip
+              names: Sequence[str], space: SearchSpace,
+              size_fn: Callable[[dict[str, Any]], float] | None = None) -> dict[str, np.ndarray]:  # fmt: skip
     """Scale variables and settings' z of each run, as arrays by name."""
-    rows = [scale_vars(c / (6.0 * t), t, c, p.params) for p, c, t in zip(pts, costs, toks,
+    sizes = run_sizes(pts, costs, toks, size_fn)
+    rows = [scale_vars(float(nn), t, c, p.params) for p, c, t, nn in zip(pts, costs, toks, sizes,
                                                                         strict=True)]  # fmt: skip
     keys = [k for k in rows[0] if all(k in r for r in rows)] if rows else []
     out = {k: np.array([r[k] for r in rows], float) for k in keys}
@@ -374,6 +393,22 @@ def _cov_rows(pts: Sequence[TrialPoint], costs: np.ndarray, toks: np.ndarray,
             [float(transform(space.param(s), np.array(float(p.params[s])))) for p in pts], float
         )
     return out
+
+
+def _size_measure(cost_fn: Callable[[dict[str, Any]], float] | None,
+                  size_fn: Callable[[dict[str, Any]], float] | None,
+                  tok_key: str | None) -> Callable[[dict[str, Any]], float] | None:  # fmt: skip
+    """The size of a config: `size_fn`, else FLOPs per token / 6 from the cost function."""
+    if size_fn is not None:
+        return size_fn
+    if cost_fn is None or tok_key is None:
+        return None
+    t_ref = 1e9
+
+    def flops_size(c: dict[str, Any]) -> float:
+        return cost_fn({**c, tok_key: t_ref}) / (6.0 * t_ref)
+
+    return flops_size
 
 
 def _cov_at(resp: ResponseFit, n_pick: float, cfg: dict[str, Any], tok_key: str, target: float,

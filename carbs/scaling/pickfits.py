@@ -20,7 +20,7 @@ from carbs.scaling.types import TrialPoint
 
 
 def fits_dict(fb, fb_all, fc, fl, x0, hp, ok, costs, loss, counts, W, toks, failed, target,
-               max_cost, n, tau, bt) -> dict[str, Any]:  # noqa: ANN001  # fmt: skip
+               max_cost, n, tau, bt, sizes=None) -> dict[str, Any]:  # noqa: ANN001  # fmt: skip
     """Everything fitted, for reports and plots."""
     fits: dict[str, Any] = {
         "target_flops": target,
@@ -67,9 +67,9 @@ def fits_dict(fb, fb_all, fc, fl, x0, hp, ok, costs, loss, counts, W, toks, fail
         v = hplaws_inverse(law.param, z)
         fits["laws"][k]["band"] = band(grid, v[0], v[1:])
         if k == "n_params" and k not in ok[0].params:
-            obs = (costs / (6.0 * t)).tolist()
+            obs = sizes.tolist() if sizes is not None else (costs / (6.0 * t)).tolist()
         elif k == "tokens_per_param":
-            obs = (t**2 * 6.0 / costs).tolist()
+            obs = (t / sizes).tolist() if sizes is not None else (t**2 * 6.0 / costs).tolist()
         else:
             obs = [float(p.params[k]) if k in p.params else None for p in ok]
         fits["laws"][k]["observed"] = obs
@@ -104,10 +104,11 @@ def with_curves(
     return np.array(c), np.array(y), counts[:, parent]
 
 
-def chinchilla_fits(costs, loss, toks, counts, masks, target):  # noqa: ANN001
-    """Approach 3 on the Pareto set and on all runs, N = FLOPs / (6 tokens)."""
-    n_eff = costs / (6.0 * toks)
-    out: dict[str, Any] = {"size_measure": "N = cost / (6 tokens)"}
+def chinchilla_fits(costs, loss, toks, counts, masks, target, n_eff):  # noqa: ANN001
+    """Approach 3 on the Pareto set and on all runs, at each run's size N (n_eff).
+
+    `target` is in 6 N D units (the large run's FLOPs over its overhead ratio)."""
+    out: dict[str, Any] = {"size_measure": "N as the pick measures it (fits.size.measure)"}
     for name, w in (("pareto", counts * masks[:, : len(costs)]), ("all", counts)):
         idx = np.flatnonzero(w[0] > 0)
         if len(idx) < 5:

@@ -9,12 +9,14 @@ on how fast N_opt grows with compute.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from carbs.scaling import laws
 from carbs.scaling.response import ResponseFit
+from carbs.scaling.types import TrialPoint
 
 SIZE_PRIOR = True  # N_opt's growth exponent shrunk toward SIZE_EXP_PRIOR by its bootstrap sd
 SIZE_EXP_PRIOR = 0.5
@@ -53,7 +55,7 @@ def size_at_target(
 def sane_size(
     n_target: float | None,
     costs: np.ndarray,
-    tokens: np.ndarray | None,
+    sizes: np.ndarray | None,
     target: float,
     max_cost: float | None,
     warnings: list[str],
@@ -63,9 +65,8 @@ def sane_size(
     The runs themselves say roughly how big a compute-optimal model is at their own compute;
     whatever the fitted law says, the target's size must lie between those sizes grown with
     compute at the slow and fast ends of the published exponents (0.3 .. 0.75)."""
-    if n_target is None or tokens is None or not max_cost or not len(costs):
+    if n_target is None or sizes is None or not max_cost or not len(costs):
         return n_target
-    sizes = costs / (6.0 * tokens)
     ratio = target / max_cost
     lo, hi = float(np.min(sizes)) * ratio**0.3, float(np.max(sizes)) * ratio**0.75
     if math.isfinite(n_target) and lo <= n_target <= hi:
@@ -119,3 +120,39 @@ def size_prior(
             1.0 / v_fit + 1.0 / v_law
         )
     return math.exp(log_ref) * (target / max_cost) ** a_post
+
+
+def run_sizes(
+    points: Sequence[TrialPoint],
+    costs: np.ndarray,
+    tokens: np.ndarray,
+    size_fn: Callable[[dict[str, Any]], float] | None,
+) -> np.ndarray:
+    """Each run's size N: `size_fn` of its config (a parameter count), else C / (6 D).
+
+    Raises ValueError naming the run where `size_fn` gives no positive finite count."""
+    if size_fn is None:
+        return costs / (6.0 * tokens)
+    out = np.empty(len(points))
+    for i, p in enumerate(points):
+        try:
+            v = float(size_fn(dict(p.params)))
+        except Exception as exc:  # noqa: BLE001 - re-raised with the run named
+            raise ValueError(f"size_fn failed on run {i} ({p.params}): {exc}") from exc
+        if not (math.isfinite(v) and v > 0):
+            raise ValueError(
+                f"size_fn gave {v!r} for run {i} ({p.params}): it must count the parameters "
+                "(a positive number)"
+            )
+        out[i] = v
+    return out
+
+
+def overhead_ratio(
+    costs: np.ndarray, tokens: np.ndarray | None, sizes: np.ndarray | None
+) -> np.ndarray | None:
+    """r = C / (6 N D) per run: FLOPs spent beyond 6 per parameter per token (1 when N is
+    measured as C / 6D; above 1 with attention and an output head outside the count)."""
+    if tokens is None or sizes is None:
+        return None
+    return costs / (6.0 * tokens * sizes)

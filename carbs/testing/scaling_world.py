@@ -124,10 +124,17 @@ class ScalingWorld:
     @staticmethod
     def flops_per_token(params: Mapping[str, Any]) -> float:
         """Training FLOPs per token: 6 x active params plus attention over SEQ_LEN."""
+        L = float(params["n_layers"])
+        d = float(params["d_model"])
+        return 6.0 * ScalingWorld.param_count(params) + 6.0 * L * SEQ_LEN * d
+
+    @staticmethod
+    def param_count(params: Mapping[str, Any]) -> float:
+        """Active non-embedding parameters (router included): what a sweep can count, unlike
+        the world's hidden effective size."""
         d, L = float(params["d_model"]), float(params["n_layers"])
         e, k = float(params["n_experts"]), float(params["top_k"])
-        active = L * (4 * d * d + 6 * d * d * k + d * e)
-        return 6.0 * active + 6.0 * L * SEQ_LEN * d
+        return L * (4 * d * d + 6 * d * d * k + d * e)
 
     def cost(self, params: Mapping[str, Any]) -> float:
         """Training FLOPs of a config (deterministic)."""

@@ -130,3 +130,26 @@ def test_divergence_boundary_is_fitted_between_survivors_and_failures() -> None:
     assert cliff.boundary(25.0) <= cliff.boundary(16.0) + 1e-12  # tilt never loosens it
     none = fit_cliff(u_ok, n_ok, np.array([]), np.array([]))
     assert not none.observed and none.safe_offset(20.0) == 0.0
+
+
+def test_size_can_be_a_parameter_count(world: ScalingWorld) -> None:
+    """With size_fn, N is the parameter count, not FLOPs / 6D (which counts attention too);
+    the pick still spends exactly the budget, and its N is the count of the picked shape."""
+    pts = _trials(world, 16)
+    target = 100 * max(p.cost for p in pts)
+    pick = pick_large_run(pts, world.space(), target, cost_fn=world.cost,
+                          size_fn=world.param_count, n_bootstrap=30)  # fmt: skip
+    size = pick.fits["size"]
+    assert "parameter count" in size["measure"]
+    assert size["n_picked"] == pytest.approx(world.param_count(pick.params), rel=1e-9)
+    # attention FLOPs are outside the count: the picked run spends a few % more than 6 N D
+    assert 1.0 < size["flops_overhead_at_target"] < 1.2
+    assert world.cost(pick.params) == pytest.approx(target, rel=1e-6)
+    flops = pick_large_run(pts, world.space(), target, cost_fn=world.cost, n_bootstrap=30)
+    assert flops.fits["size"]["flops_overhead_at_target"] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_a_size_fn_that_cannot_count_is_named(world: ScalingWorld) -> None:
+    pts = _trials(world, 10)
+    with pytest.raises(ValueError, match=r"size_fn gave 0.0 for run 0"):
+        pick_large_run(pts, world.space(), 1e20, cost_fn=world.cost, size_fn=lambda p: 0.0)

@@ -138,3 +138,20 @@ def test_unknown_optimizer_and_setting_are_named() -> None:
         parse_spec(GOOD + "optimizer: {name: bayes}\n", "bad.yaml")
     with pytest.raises(SpecError, match=r"- optimizer: unknown key\(s\) \['radius'\]"):
         parse_spec(GOOD + "optimizer: {name: carbs, settings: {radius: 2}}\n", "bad.yaml")
+
+
+def test_size_function_must_import_and_is_loaded_for_the_fits() -> None:
+    from experiments.large_run import load_size
+    from models.accounting import param_counts
+    from models.config import MoEConfig
+
+    bad = GOOD + "workload: {size_function: 'no_such_module_xyz:count'}\n"
+    with pytest.raises(SpecError, match=r"workload.size_function: cannot import module"):
+        parse_spec(bad, "bad.yaml")
+    good = GOOD + "workload: {size_function: 'models.accounting:active_params_for_params'}\n"
+    size = load_size(parse_spec(good, "good.yaml"))
+    assert size is not None
+    params = {"d_model": 128, "n_layers": 2, "n_heads": 4, "n_experts": 4, "top_k": 2}
+    counts = param_counts(MoEConfig.from_params(params))
+    assert size(params) == counts.active_non_embedding < counts.active  # embeddings left out
+    assert load_size(parse_spec(GOOD, "good.yaml")) is None
