@@ -168,14 +168,17 @@ def fit_chinchilla(
 
 
 def chinchilla_readable(theta: np.ndarray) -> dict[str, float]:
+    """E, A, B, alpha, beta from the log-parametrised fit. A degenerate fit over a narrow size
+    range can put log A past 709: A is then inf (stored as null, "not determined"), quietly."""
     a, b, e, al, be = (float(v) for v in theta)
-    return {
-        "E": float(np.exp(e)),
-        "A": float(np.exp(a)),
-        "B": float(np.exp(b)),
-        "alpha": al,
-        "beta": be,
-    }
+    with np.errstate(over="ignore"):
+        return {
+            "E": float(np.exp(e)),
+            "A": float(np.exp(a)),
+            "B": float(np.exp(b)),
+            "alpha": al,
+            "beta": be,
+        }
 
 
 def chinchilla_predict(theta: np.ndarray, n: np.ndarray, d: np.ndarray) -> np.ndarray:

@@ -101,3 +101,15 @@ def test_frontier_band_widens_past_the_data_by_the_backtest_error() -> None:
     assert wlo[3] == pytest.approx(4.0 * 0.90)
     no_bt = widen_past_data(costs, mid, lo, hi, 1e11, {"loss_rel_err_mean": None})
     assert np.allclose(no_bt[0], lo) and np.allclose(no_bt[1], hi)
+
+
+def test_a_degenerate_fit_reads_as_not_determined_without_a_warning() -> None:
+    import warnings
+
+    from carbs.scaling.result import jsonable
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the demo printed numpy's overflow warning here
+        r = laws.chinchilla_readable(np.array([900.0, 6.0, 0.5, 3.0, 0.3]))
+    assert math.isinf(r["A"]) and r["B"] == pytest.approx(math.exp(6.0))
+    assert jsonable(r)["A"] is None
