@@ -8,6 +8,7 @@ multiplicity weights refitted all at once by `huber.batched_fit`.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,6 +180,27 @@ def chinchilla_readable(theta: np.ndarray) -> dict[str, float]:
             "alpha": al,
             "beta": be,
         }
+
+
+EXP_PLAUSIBLE = (0.05, 1.0)  # published alpha, beta lie in 0.07-0.7; outside, a fit is a ridge
+E_COLLAPSED = 0.05  # E below this share of the lowest observed loss: the fit traded E away
+
+
+def chinchilla_implausible(theta: np.ndarray, min_loss: float) -> str | None:
+    """Why a fit is degenerate for extrapolation, or None.
+
+    Why: over a narrow or optimizer-shaped set of runs, L(N, D) has a ridge where E, the
+    exponents and the coefficients trade off at nearly equal fit; its ends (E ~ 0 with a
+    small exponent, or an exponent past 1 with a huge coefficient) fit the runs but predict a
+    run 100x away 5-19 % off (scaling world, CARBS trials)."""
+    a, b, e, al, be = (float(v) for v in np.asarray(theta)[:5])
+    lo, hi = EXP_PLAUSIBLE
+    if math.exp(e) < E_COLLAPSED * min_loss:
+        return f"E = {math.exp(e):.3g} collapsed toward 0 (lowest loss {min_loss:.3g})"
+    for name, v in (("alpha", al), ("beta", be)):
+        if not lo <= v <= hi:
+            return f"{name} = {v:.3g} outside the plausible {lo}-{hi}"
+    return None
 
 
 def chinchilla_predict(theta: np.ndarray, n: np.ndarray, d: np.ndarray) -> np.ndarray:

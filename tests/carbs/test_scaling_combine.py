@@ -1,0 +1,46 @@
+"""Combining the joint model's and the Pareto Chinchilla's predictions at the pick."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from carbs.scaling import laws
+from carbs.scaling.combine import combine_predictions
+
+
+def _theta(E: float, alpha: float, beta: float) -> np.ndarray:
+    return np.array([6.0, 6.0, math.log(E), alpha, beta])
+
+
+def test_ridge_ends_are_named_and_published_fits_pass() -> None:
+    assert laws.chinchilla_implausible(_theta(1.69, 0.34, 0.28), 2.0) is None  # Hoffmann et al.
+    collapsed = laws.chinchilla_implausible(_theta(1e-6, 0.36, 0.11), 3.3)
+    assert collapsed is not None and "E = " in collapsed
+    steep = laws.chinchilla_implausible(_theta(2.84, 0.45, 1.10), 3.3)
+    assert steep is not None and "beta = 1.1" in steep
+
+
+JOINT = np.array([2.0, 2.1, 1.9])
+PARETO = np.array([2.4, 2.5, 2.3])
+PARETO_WINS = {"joint": 0.03, "pareto_chinchilla": 0.005, "n_scored": 8.0}
+
+
+def test_backtest_weights_the_two_fits_when_both_are_plausible() -> None:
+    comb, share, why = combine_predictions(JOINT, PARETO, PARETO_WINS, {})
+    assert share < 0.3 and "backtest" in why
+    assert JOINT[0] < comb[0] < PARETO[0]
+    _, even, _ = combine_predictions(JOINT, PARETO, None, {})
+    assert even == pytest.approx(0.5)
+
+
+def test_a_degenerate_fit_gives_way_even_with_the_better_backtest() -> None:
+    bad = {"joint": None, "pareto_chinchilla": "E = 1e-06 collapsed toward 0"}
+    comb, share, why = combine_predictions(JOINT, PARETO, PARETO_WINS, bad)
+    assert share == 1.0 and "degenerate" in why
+    np.testing.assert_allclose(comb, JOINT)
+    both = {"joint": "beta = 1.1 outside", "pareto_chinchilla": "E collapsed"}
+    _, share_both, _ = combine_predictions(JOINT, PARETO, PARETO_WINS, both)
+    assert share_both < 0.3  # nothing to prefer: back to the backtest
