@@ -17,6 +17,7 @@ import numpy as np
 from carbs.scaling.consistency import consistent_shape, in_range, solve_tokens, valid_value
 from carbs.scaling.covariates import EXPERT_NAMES, TOP_K_NAMES
 from carbs.scaling.hplaws import HPLaw, inverse, shrunk_law_z
+from carbs.scaling.size import flops_size_fn
 from carbs.scaling.types import TrialPoint
 from carbs.space import SearchSpace
 
@@ -94,12 +95,7 @@ def assemble_shape(
             )
         fix_heads(cfg, ok)
         return cfg
-    t_ref = 1e9
-
-    def flops_size(c: dict[str, Any]) -> float:
-        return cost_fn({**c, tok_key: t_ref}) / (6.0 * t_ref)
-
-    measure = size_fn or flops_size
+    measure = size_fn or flops_size_fn(cost_fn, tok_key)
     if n_target is None:
         n_target = float(hp["n_params"].value_at(target)[0])
     targets = {}

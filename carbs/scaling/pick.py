@@ -36,7 +36,13 @@ from carbs.scaling.pickfits import with_curves as _with_curves
 from carbs.scaling.plausible import plausible_loss
 from carbs.scaling.response import ResponseFit, fit_response
 from carbs.scaling.result import LargeRunPick, jsonable
-from carbs.scaling.size import overhead_ratio, run_sizes, sane_size, size_at_target
+from carbs.scaling.size import (
+    flops_size_fn,
+    overhead_ratio,
+    run_sizes,
+    sane_size,
+    size_at_target,
+)
 from carbs.scaling.types import TrialPoint
 from carbs.space import SearchSpace
 
@@ -404,12 +410,7 @@ def _size_measure(cost_fn: Callable[[dict[str, Any]], float] | None,
         return size_fn
     if cost_fn is None or tok_key is None:
         return None
-    t_ref = 1e9
-
-    def flops_size(c: dict[str, Any]) -> float:
-        return cost_fn({**c, tok_key: t_ref}) / (6.0 * t_ref)
-
-    return flops_size
+    return flops_size_fn(cost_fn, tok_key)
 
 
 def _cov_at(resp: ResponseFit, n_pick: float, cfg: dict[str, Any], tok_key: str, target: float,

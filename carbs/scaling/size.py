@@ -156,3 +156,15 @@ def overhead_ratio(
     if tokens is None or sizes is None:
         return None
     return costs / (6.0 * tokens * sizes)
+
+
+def flops_size_fn(
+    cost_fn: Callable[[dict[str, Any]], float], tok_key: str
+) -> Callable[[dict[str, Any]], float]:
+    """A config's size as FLOPs per token / 6: N when no parameter counter is given."""
+    t_ref = 1e9
+
+    def flops_size(c: dict[str, Any]) -> float:
+        return cost_fn({**c, tok_key: t_ref}) / (6.0 * t_ref)
+
+    return flops_size
