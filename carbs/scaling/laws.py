@@ -184,19 +184,27 @@ def chinchilla_readable(theta: np.ndarray) -> dict[str, float]:
 
 EXP_PLAUSIBLE = (0.05, 1.0)  # published alpha, beta lie in 0.07-0.7; outside, a fit is a ridge
 E_COLLAPSED = 0.05  # E below this share of the lowest observed loss: the fit traded E away
+TERM_VANISHED = 1e-3  # a size or data term below this share of the lowest loss adds nothing
 
 
-def chinchilla_implausible(theta: np.ndarray, min_loss: float) -> str | None:
+def chinchilla_implausible(
+    theta: np.ndarray, min_loss: float, n_typ: float | None = None, d_typ: float | None = None
+) -> str | None:
     """Why a fit is degenerate for extrapolation, or None.
 
     Why: over a narrow or optimizer-shaped set of runs, L(N, D) has a ridge where E, the
     exponents and the coefficients trade off at nearly equal fit; its ends (E ~ 0 with a
     small exponent, or an exponent past 1 with a huge coefficient) fit the runs but predict a
-    run 100x away 5-19 % off (scaling world, CARBS trials)."""
+    run 100x away 5-19 % off (scaling world, CARBS trials). A size or data term that adds
+    nothing at the runs' typical N or D (`n_typ`, `d_typ`) leaves its exponent unidentified
+    (seen on a real CPU sweep of 1-2-layer models: A ~ 0)."""
     a, b, e, al, be = (float(v) for v in np.asarray(theta)[:5])
     lo, hi = EXP_PLAUSIBLE
     if math.exp(e) < E_COLLAPSED * min_loss:
         return f"E = {math.exp(e):.3g} collapsed toward 0 (lowest loss {min_loss:.3g})"
+    for name, coef, ex, typ in (("size", a, al, n_typ), ("data", b, be, d_typ)):
+        if typ is not None and coef - ex * math.log(typ) < math.log(TERM_VANISHED * min_loss):
+            return f"the {name} term vanished at the runs' scale (exponent unidentified)"
     for name, v in (("alpha", al), ("beta", be)):
         if not lo <= v <= hi:
             return f"{name} = {v:.3g} outside the plausible {lo}-{hi}"

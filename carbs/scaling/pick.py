@@ -254,9 +254,10 @@ def pick_large_run(
         alt = laws.chinchilla_predict(chin["_boot_pareto"], np.array([n_pick]),
                                       np.array([float(cfg[tok_key])]))[:, 0]  # fmt: skip
         parts.update({"joint": float(pred[0]), "pareto_chinchilla": float(alt[0])})
-        bad = {"joint": laws.chinchilla_implausible(resp.chin()[0], float(loss.min())),
-               "pareto_chinchilla": laws.chinchilla_implausible(chin["_boot_pareto"][0],
-                                                                float(loss.min()))}  # fmt: skip
+        typ = (float(loss.min()), float(np.exp(np.mean(np.log(n_eff)))),
+               float(np.exp(np.mean(np.log(tarr)))))  # fmt: skip
+        bad = {"joint": laws.chinchilla_implausible(resp.chin()[0], *typ),
+               "pareto_chinchilla": laws.chinchilla_implausible(chin["_boot_pareto"][0], *typ)}  # fmt: skip
         fits_plausible = {k2: v or "plausible" for k2, v in bad.items()}
         pred, sj, why = combine_predictions(pred, alt, pred_bt, bad)
         pred_source += (f" ({sj:.0%}) combined in log with Chinchilla L(N, D) on the Pareto set "

@@ -21,6 +21,12 @@ def test_ridge_ends_are_named_and_published_fits_pass() -> None:
     assert collapsed is not None and "E = " in collapsed
     steep = laws.chinchilla_implausible(_theta(2.84, 0.45, 1.10), 3.3)
     assert steep is not None and "beta = 1.1" in steep
+    # a size term that adds nothing at the runs' N (a real sweep of 1-2-layer models: A ~ 0)
+    no_size = np.array([-20.0, math.log(77.0), math.log(2.7), 0.34, 0.28])
+    assert laws.chinchilla_implausible(no_size, 3.9) is None  # blind without the runs' scale
+    vanished = laws.chinchilla_implausible(no_size, 3.9, n_typ=1e5, d_typ=2e6)
+    assert vanished is not None and "size term vanished" in vanished
+    assert laws.chinchilla_implausible(_theta(1.69, 0.34, 0.28), 2.0, 1e8, 2e9) is None
 
 
 JOINT = np.array([2.0, 2.1, 1.9])
