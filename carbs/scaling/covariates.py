@@ -60,14 +60,9 @@ def setting_var(name: str) -> str:
 def held_out_error(resp: ResponseFit, n: np.ndarray, d: np.ndarray, y: np.ndarray,
                    Z: np.ndarray, cov: Mapping[str, np.ndarray]) -> float:  # fmt: skip
     """Mean squared log error of row 0 of `resp` on runs (n, d, Z, cov), y = log loss."""
-    pred = np.array([math.log(laws.chinchilla_predict(
-        resp.chin_at({k: float(v[i]) for k, v in cov.items()})[:1], np.exp(n[i : i + 1]),
-        np.exp(d[i : i + 1]))[0, 0]) for i in range(len(n))])  # fmt: skip
-    for j, name in enumerate(resp.hp_names):
-        h = resp.hp(name)[0]
-        opt = h[0] + sum(h[1 + i] * (cov[c] - x0) for i, (c, x0) in
-                         enumerate(zip(resp.cov_names[j], resp.cov_x0[j], strict=True)))  # fmt: skip
-        pred = pred + math.exp(h[-1]) * (Z[:, j] - opt) ** 2
+    pred = np.array([math.log(float(resp.predict(
+        math.exp(n[i]), math.exp(d[i]), {nm: float(Z[i, j]) for j, nm in enumerate(resp.hp_names)},
+        {k: float(v[i]) for k, v in cov.items()})[0])) for i in range(len(n))])  # fmt: skip
     return float(np.mean((pred - y) ** 2))
 
 
