@@ -58,13 +58,23 @@ EXP_PRIOR_MEAN = np.array([0.34, 0.32])
 EXP_PRIOR_SD = 0.1
 EXP_PRIOR_NOISE = 0.01
 MOE_LO, MOE_HI = np.array([-2.0, -0.5, -1.0]), np.array([2.0, 0.5, 1.0])
+# The learning rate's penalty is lopsided: too high costs more than too low by the same factor
+# (and past a point diverges). A symmetric quadratic fitted to such runs centres on the shallow
+# side: 0.26 e-fold low for runs +-1.5 e-folds around an optimum whose curvature is 3x steeper
+# above (0.04-0.12 low fitted lopsided; tests/carbs/test_scaling_response.py). Its curvature
+# above the optimum is k e^s, below k, with s under a weak prior at 0, bounded to e^+-2. On the
+# scaling world (ratio 2.3) CARBS' trials sit too near the optimum to show it (fitted ratios
+# 0.7-1.8) and the picks moved little: the bias there is in extrapolation, not at the runs.
+ASYMMETRIC = ("learning_rate", "lr")
+ASYM_PRIOR_SD = 1.0
+ASYM_BOUND = 2.0
 
 
 @dataclass
 class ResponseFit:
     """Row 0 is the fit on the data as observed, rows 1.. bootstrap replicates."""
 
-    theta: np.ndarray  # [B+1, 5 + sum_j (2 + K_j)]
+    theta: np.ndarray  # [B+1, 5 + sum_j (2 + K_j) + n lopsided + (3 sparsity terms)]
     hp_names: list[str]
     n0: float
     objective: float
@@ -74,6 +84,23 @@ class ResponseFit:
     )  # per setting, what its optimum follows
     cov_x0: list[list[float]] = field(default_factory=list)
     moe_u: tuple[float, float, float] | None = None  # (u0, min, max) of the runs, when fitted
+    asym: list[bool] = field(default_factory=list)  # per setting: lopsided curvature fitted
+
+    def _asym_col(self, j: int) -> int | None:
+        """Column of setting j's log curvature ratio (above / below its optimum), if fitted."""
+        if not self.asym or not self.asym[j]:
+            return None
+        return 5 + sum(2 + len(c) for c in self.cov_names) + sum(self.asym[:j])
+
+    def asymmetry(self, name: str) -> np.ndarray:
+        """log(curvature above / curvature below) per row; 0 where not fitted."""
+        col = self._asym_col(self.hp_names.index(name))
+        return np.zeros(len(self.theta)) if col is None else self.theta[:, col]
+
+    def penalty(self, name: str, z: float, cov: Mapping[str, float]) -> np.ndarray:
+        """The setting's penalty P (log of the reducible part's factor) at z, per row."""
+        u = z - self.optimum_z(name, cov)
+        return self.curvature(name) * u * u * np.exp(self.asymmetry(name) * (u > 0))
 
     def chin(self) -> np.ndarray:
         """The Chinchilla part (a, b, e, alpha, beta) per row, at the runs' mean sparsity."""
@@ -130,8 +157,7 @@ class ResponseFit:
         pen = np.zeros(len(self.theta))
         for name in self.hp_names:
             if name in z:
-                u = z[name] - self.optimum_z(name, cov)
-                pen += self.curvature(name) * u * u
+                pen += self.penalty(name, z[name], cov)
         floor = np.exp(th[:, 2])
         return floor + (base - floor) * np.exp(pen)
 
@@ -166,13 +192,15 @@ class ResponseFit:
                     for i in range(len(self.cov_names[j]))
                 ],  # fmt: skip
                 "curvature": float(math.exp(h[0, -1])),
+                "curvature_ratio_above_below": float(math.exp(self.asymmetry(name)[0])),
             }
         return d
 
 
 def response_resid(n: np.ndarray, d: np.ndarray, y: np.ndarray, Z: np.ndarray,
                    X: Sequence[np.ndarray], prior_c: np.ndarray,
-                   u_moe: np.ndarray | None = None) -> hb.ResidFn:  # fmt: skip
+                   u_moe: np.ndarray | None = None,
+                   asym: Sequence[bool] | None = None) -> hb.ResidFn:  # fmt: skip
     """Residuals (data rows, then prior rows on each optimum's level and slopes, on the two
     exponents, and on the sparsity terms when `u_moe`, the runs' centred log(n_experts /
     top_k), is given).
@@ -181,7 +209,9 @@ def response_resid(n: np.ndarray, d: np.ndarray, y: np.ndarray, Z: np.ndarray,
     J = Z.shape[1]
     ks = [x.shape[1] for x in X]
     offs = [5 + sum(2 + k for k in ks[:j]) for j in range(J)]
-    n_prior = sum(1 + k for k in ks) + (3 if u_moe is not None else 0) + 2
+    asym = list(asym) if asym is not None else [False] * J
+    a_cols = {j: 5 + sum(2 + k for k in ks) + sum(asym[:j]) for j in range(J) if asym[j]}
+    n_prior = sum(1 + k for k in ks) + len(a_cols) + (3 if u_moe is not None else 0) + 2
     w_prior = math.sqrt(PRIOR_WEIGHT)
 
     def f(th: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -203,6 +233,14 @@ def response_resid(n: np.ndarray, d: np.ndarray, y: np.ndarray, Z: np.ndarray,
             m = th[:, o + 1 : o + 1 + K]
             k = np.exp(th[:, o + 1 + K])[:, None]
             u = Z[None, :, j] - c - m @ X[j].T
+            if j in a_cols:
+                # curvature k e^s above the optimum, k below
+                sa = th[:, a_cols[j] : a_cols[j] + 1]
+                k = k * np.exp(sa * (u > 0))
+                dpen.append((a_cols[j], -k * u * u * (u > 0)))
+                pr[:, r_i] = w_prior * DELTA * sa[:, 0] / ASYM_PRIOR_SD
+                jac[:, len(y) + r_i, a_cols[j]] = w_prior * DELTA / ASYM_PRIOR_SD
+                r_i += 1
             pen = pen + k * u * u
             # d r / d theta = -(s1 + s2) d P / d theta, filled in once the weights are known
             dpen.append((o, 2 * k * u))
@@ -275,10 +313,14 @@ def fit_response(
     if u_raw is not None and float(np.std(u_raw)) > MOE_MIN_SPREAD:
         moe_u = (float(np.mean(u_raw)), float(np.min(u_raw)), float(np.max(u_raw)))
     u = np.asarray(u_raw, float) - moe_u[0] if moe_u is not None else None
-    resid = response_resid(n, d, y, Z, X, prior_c, u)
+    asym = [nm in ASYMMETRIC for nm in hp_names]
+    n_asym = sum(asym)
+    resid = response_resid(n, d, y, Z, X, prior_c, u, asym)
     lo = np.concatenate([laws.CH_LO] + [[-50.0] + [-3.0] * len(f) + [LK_LO] for f in follows]
+                        + [[-ASYM_BOUND] * n_asym]
                         + ([MOE_LO] if u is not None else []))  # fmt: skip
     hi = np.concatenate([laws.CH_HI] + [[50.0] + [3.0] * len(f) + [LK_HI] for f in follows]
+                        + [[ASYM_BOUND] * n_asym]
                         + ([MOE_HI] if u is not None else []))  # fmt: skip
     starts = []
     for lk in (math.log(0.01), math.log(0.1)):
@@ -286,11 +328,12 @@ def fit_response(
             s = [np.asarray(chin_start, float)]
             for j in range(J):
                 s.append(np.array([prior_c[j] - shift] + [-0.2 * shift] * len(follows[j]) + [lk]))
+            s.append(np.zeros(n_asym))
             if u is not None:
                 s.append(np.zeros(3))
             starts.append(np.concatenate(s))
     starts_arr = np.clip(np.array(starts), lo, hi)
-    n_prior = sum(1 + len(f) for f in follows) + (3 if u is not None else 0) + 2
+    n_prior = sum(1 + len(f) for f in follows) + n_asym + (3 if u is not None else 0) + 2
     w_rows = np.ones((len(starts_arr), len(y) + n_prior))
     th, fv = hb.batched_fit(resid, starts_arr, w_rows, DELTA, lo, hi, iters=iters)
     best = th[int(np.argmin(fv))]
@@ -302,4 +345,4 @@ def fit_response(
         boot = best[None].copy()
     boot[0] = best
     return ResponseFit(boot, list(hp_names), float(np.mean(n)), float(np.min(fv)), len(y),
-                       follows, x0, moe_u)  # fmt: skip
+                       follows, x0, moe_u, asym)  # fmt: skip
