@@ -36,18 +36,11 @@ except ImportError:  # run as a module from the repository root
 
 def run_features(w: ScalingWorld, p: dict[str, Any], size: str, penalty: bool) -> list[float]:
     """(N, tokens, experts per token, P) of one config, N as the oracle is told it."""
-    c = w.k
     d, L = float(p["d_model"]), float(p["n_layers"])
     e, k, D = float(p["n_experts"]), float(p["top_k"]), float(p["tokens"])
     n_eff = w._n_eff(d, L, e, k)
     n = {"eff": n_eff, "flops": w.flops_per_token(p) / 6.0, "params": w.param_count(p)}[size]
-    pen = 0.0
-    if penalty:
-        x_lr = math.log(float(p["learning_rate"]) / w.lr_opt(p))
-        pen = (c.w_lr_hi if x_lr > 0 else c.w_lr_lo) * x_lr**2
-        pen += c.w_bs * math.log(float(p["batch_size"]) / w.batch_opt(D)) ** 2
-        pen += c.w_aspect * math.log((d / L) / w.aspect_opt(n_eff)) ** 2
-        pen += c.w_warm * math.log(float(p.get("warmup_frac", c.warm0)) / c.warm0) ** 2
+    pen = w.settings_penalty(p) if penalty else 0.0
     return [n, D, max(e / k, 1.0), pen]
 
 

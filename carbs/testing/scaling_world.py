@@ -179,13 +179,20 @@ class ScalingWorld:
         g = max(e / k, 1.0)
         n_eff = self._n_eff(d, L, e, k)
         reducible = c.A / n_eff**c.alpha + c.B * g**c.eta / D**c.beta
+        return c.E + reducible * (1.0 + self.settings_penalty(params))
+
+    def settings_penalty(self, params: Mapping[str, Any]) -> float:
+        """The relative excess of the reducible loss from lr, batch, aspect and warmup."""
+        c = self.k
+        d, L, D = float(params["d_model"]), float(params["n_layers"]), float(params["tokens"])
+        n_eff = self._n_eff(d, L, float(params["n_experts"]), float(params["top_k"]))
         x_lr = math.log(float(params["learning_rate"]) / self.lr_opt(params))
         pen = (c.w_lr_hi if x_lr > 0 else c.w_lr_lo) * x_lr**2
         pen += c.w_bs * math.log(float(params["batch_size"]) / self.batch_opt(D)) ** 2
         pen += c.w_aspect * math.log((d / L) / self.aspect_opt(n_eff)) ** 2
         warm = float(params.get("warmup_frac", c.warm0))
         pen += c.w_warm * math.log(warm / c.warm0) ** 2
-        return c.E + reducible * (1.0 + pen)
+        return pen
 
     def evaluate(
         self, params: Mapping[str, Any], rng: np.random.Generator
