@@ -11,8 +11,8 @@ extrapolates each on its own, and lets a run that is off in one setting (too few
 size) pull another setting's law. The penalty P scales the reducible part only (L = E + R e^P):
 a badly tuned run learns slower, it does not raise the irreducible loss; with P added to the
 whole log loss instead, a penalty measured at small scale (where R is most of L) was charged in
-full at 100x (where E is), and the CARBS trials' prediction error on the scaling world was 2.98 %
-against 2.13 % this way. Here every successful run informs every term: a run's excess
+full at 100x (where E is); on CARBS' trials of the scaling world the joint model's own
+prediction error was 3.20 % that way, 2.09 % this way. Here every successful run informs every term: a run's excess
 loss is explained by how far each of its settings sits from that setting's scale-dependent
 optimum, and the Chinchilla part is fitted on losses corrected for those penalties. Bootstrap
 replicates are rows of multiplicity weights refitted together (`huber.batched_fit`).
@@ -86,15 +86,10 @@ class ResponseFit:
     moe_u: tuple[float, float, float] | None = None  # (u0, min, max) of the runs, when fitted
     asym: list[bool] = field(default_factory=list)  # per setting: lopsided curvature fitted
 
-    def _asym_col(self, j: int) -> int | None:
-        """Column of setting j's log curvature ratio (above / below its optimum), if fitted."""
-        if not self.asym or not self.asym[j]:
-            return None
-        return 5 + sum(2 + len(c) for c in self.cov_names) + sum(self.asym[:j])
-
     def asymmetry(self, name: str) -> np.ndarray:
         """log(curvature above / curvature below) per row; 0 where not fitted."""
-        col = self._asym_col(self.hp_names.index(name))
+        cols = asym_columns([len(c) for c in self.cov_names], self.asym)
+        col = cols.get(self.hp_names.index(name))
         return np.zeros(len(self.theta)) if col is None else self.theta[:, col]
 
     def penalty(self, name: str, z: float, cov: Mapping[str, float]) -> np.ndarray:
@@ -149,11 +144,6 @@ class ResponseFit:
         """Loss per row at (N, D) with the given hyperparameter coordinates (missing = optimum)."""
         th = self.chin_at(cov)
         base = laws.chinchilla_predict(th, np.array([n_params]), np.array([tokens]))[:, 0]
-        return self._with_penalty(th, base, z, cov)
-
-    def _with_penalty(self, th: np.ndarray, base: np.ndarray, z: Mapping[str, float],
-                      cov: Mapping[str, float]) -> np.ndarray:  # fmt: skip
-        """Loss per row with the settings' penalty P applied to the reducible part."""
         pen = np.zeros(len(self.theta))
         for name in self.hp_names:
             if name in z:
@@ -197,6 +187,13 @@ class ResponseFit:
         return d
 
 
+def asym_columns(n_cov: Sequence[int], asym: Sequence[bool]) -> dict[int, int]:
+    """Setting index -> theta column of its log curvature ratio, for the lopsided settings:
+    after every setting's (c, slopes, log k) block, before the sparsity terms."""
+    first = 5 + sum(2 + k for k in n_cov)
+    return {j: first + sum(asym[:j]) for j in range(len(n_cov)) if j < len(asym) and asym[j]}
+
+
 def response_resid(n: np.ndarray, d: np.ndarray, y: np.ndarray, Z: np.ndarray,
                    X: Sequence[np.ndarray], prior_c: np.ndarray,
                    u_moe: np.ndarray | None = None,
@@ -210,7 +207,7 @@ def response_resid(n: np.ndarray, d: np.ndarray, y: np.ndarray, Z: np.ndarray,
     ks = [x.shape[1] for x in X]
     offs = [5 + sum(2 + k for k in ks[:j]) for j in range(J)]
     asym = list(asym) if asym is not None else [False] * J
-    a_cols = {j: 5 + sum(2 + k for k in ks) + sum(asym[:j]) for j in range(J) if asym[j]}
+    a_cols = asym_columns(ks, asym)
     n_prior = sum(1 + k for k in ks) + len(a_cols) + (3 if u_moe is not None else 0) + 2
     w_prior = math.sqrt(PRIOR_WEIGHT)
 
