@@ -1,12 +1,9 @@
-"""What each setting's optimum follows: log N, log tokens, log compute, log d_model, another setting.
+"""The scale variables of each run, and what each setting's optimum follows among them.
 
-Why chosen by backtest and not fixed: in one problem the best learning rate follows width and
-batch size and the best batch follows tokens; in another both follow size. Near the frontier
-all these scale variables move together, so the runs alone cannot say which one an optimum
-follows from a fit on all of them; what can is extrapolation: fit on the cheaper runs and
-score the loss of the costlier ones, which sit further out along the direction the large run
-goes. A setting leaves the default (log N) only when another choice predicts the held-out
-runs clearly better.
+The learning rate's optimum follows width, size and batch size together (`default_follows`),
+each with its own slope under a weak prior; the other settings' follow log N. The held-out
+split here (fit on the cheaper runs, score the costlier) also scores the two loss predictors
+that are combined at the pick (`predictor_errors`).
 """
 
 from __future__ import annotations
@@ -18,13 +15,12 @@ from typing import Any
 import numpy as np
 
 from carbs.scaling import laws
-from carbs.scaling.response import DEFAULT_COV, MOE_VAR, ResponseFit, fit_response
+from carbs.scaling.response import DEFAULT_COV, LR_NAMES, MOE_VAR, ResponseFit, fit_response
 
-SCALE_VARS = ("log N", "log D", "log C", "log d_model")
+WIDTH_VAR = "log d_model"
 EXPERT_NAMES = ("n_experts", "num_experts", "moe_num_experts", "num_local_experts")
 TOP_K_NAMES = ("top_k", "moe_top_k", "num_experts_per_tok", "experts_per_token")
 TRAIN_SHARE = 2.0 / 3.0
-MARGIN = 0.05  # a new choice must cut the held-out squared error by this share
 MIN_TEST = 4
 BT_ITERS = 120
 
@@ -66,73 +62,25 @@ def held_out_error(resp: ResponseFit, n: np.ndarray, d: np.ndarray, y: np.ndarra
     return float(np.mean((pred - y) ** 2))
 
 
-def choose_follows(
-    n_eff: np.ndarray,
-    tokens: np.ndarray,
-    loss: np.ndarray,
-    costs: np.ndarray,
-    Z: np.ndarray,
-    names: Sequence[str],
-    cov: Mapping[str, np.ndarray],
-    near: np.ndarray,
-    chin_start: np.ndarray,
-    n_select: int = 1,
-    pairs: bool = False,
-) -> tuple[list[list[str]], dict[str, Any]]:
-    """Greedy per setting: the scale variable (then optionally a second: another setting's z)
-    whose fit on the cheaper runs best predicts the costlier runs' losses.
+def default_follows(names: Sequence[str], cov: Mapping[str, np.ndarray]) -> list[list[str]]:
+    """What each setting's optimum follows: the learning rate's follows width, size and batch
+    size (those the runs have), every other setting's log N.
 
-    Only the first `n_select` settings (the learning rate, whose penalty is steep enough for
-    the losses to locate its optimum) are selected; the rest keep log N. Measured on the
-    scaling world: selecting for every setting, or pairs, overfits the 1/3 held out (the
-    batch and warmup penalties are within the noise) and made picks worse."""
-    J = len(names)
-    follows: list[list[str]] = [[DEFAULT_COV] for _ in range(J)]
-    report: dict[str, Any] = {"split": "fit on the cheaper 2/3 by cost, scored on the rest"}
-    split = cheap_costly_split(costs)
-    if J == 0 or split is None:
-        report["skipped"] = "too few runs for a backtest; every optimum follows log N"
-        return follows, report
-    tr, te = split
-    y = np.log(loss)
-    nn, dd = np.log(n_eff), np.log(tokens)
-
-    def score(fl: list[list[str]]) -> float:
-        r = fit_response(n_eff[tr], tokens[tr], loss[tr], Z[tr], list(names),
-                         np.ones((1, len(tr))), near[tr], chin_start,
-                         {k: v[tr] for k, v in cov.items()}, fl, iters=BT_ITERS)  # fmt: skip
-        return held_out_error(r, nn[te], dd[te], y[te], Z[te], {k: v[te] for k, v in cov.items()})
-
-    best = score(follows)
-    report["default_error"] = best
-    singles = [v for v in SCALE_VARS if v in cov]
-    for j in range(min(J, n_select)):
-        trials: list[tuple[float, list[str]]] = []
-        for v in singles:
-            if v != follows[j][0]:
-                fl = [list(f) for f in follows]
-                fl[j] = [v]
-                trials.append((score(fl), [v]))
-        cand = min(trials, default=(math.inf, follows[j]))
-        if cand[0] < best * (1 - MARGIN):
-            best, follows[j] = cand[0], cand[1]
-        # a second variable: another setting this one is tuned jointly with (lr with batch)
-        leaders = [names[i] for i in range(J) if i != j
-                   and not any(c.startswith("z ") for c in follows[i])]  # fmt: skip
-        if any(setting_var(names[j]) in f for f in follows):
-            leaders = []  # another setting follows this one: no cycles
-        for other in leaders if pairs else []:
-            var = setting_var(other)
-            if var not in cov:
-                continue
-            fl = [list(f) for f in follows]
-            fl[j] = follows[j] + [var]
-            s = score(fl)
-            if s < best * (1 - MARGIN):
-                best, follows = s, fl
-    report["error"] = best
-    report["follows"] = {nm: follows[j] for j, nm in enumerate(names)}
-    return follows, report
+    Why these three, fitted together: Adam's best learning rate falls with width (muP: ~1/width
+    for the hidden matrices), with depth at a given width (so with N), and rises with batch size
+    (~sqrt(batch): Malladi et al. 2022); the fit apportions the slope among them (on runs whose
+    optimum follows only width, or only N, it puts -0.8 on that one and |slope| < 0.03 on the
+    other). Choosing one variable by a backtest instead misled: the held-out loss is dominated
+    by the size and data terms, and on CARBS' trials of the scaling world the backtest left width
+    on 9 of 15 seeds, putting the pick's lr optimum a median 0.34 e-fold low (up to 2.2)."""
+    follows = [[DEFAULT_COV] for _ in names]
+    lr = next((j for j, nm in enumerate(names) if nm in LR_NAMES), None)
+    if lr is None:
+        return follows
+    batch = next((nm for nm in names if "batch" in nm.lower()), None)
+    extra = [setting_var(batch)] if batch is not None and setting_var(batch) in cov else []
+    follows[lr] = ([WIDTH_VAR] if WIDTH_VAR in cov else []) + [DEFAULT_COV] + extra
+    return follows
 
 
 def predictor_errors(

@@ -22,7 +22,6 @@ from carbs.scaling.hplaws import HPLaw, shrunk_law_z, transform
 from carbs.scaling.response import ResponseFit
 from carbs.space import SearchSpace
 
-LR_NAMES = ("learning_rate", "lr")
 LR_CONSERVATISM = 0.5  # bootstrap sds below the optimum
 # Growth of shallow settings with compute (slope of log value vs log C): the runs' own trend is
 # combined with a prior by precision. Batch grows with compute in every published fit

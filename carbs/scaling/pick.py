@@ -24,17 +24,17 @@ from carbs.scaling import laws
 from carbs.scaling.assemble import assemble_shape, base_config, range_warnings, solve_budget
 from carbs.scaling.backtest import backtest
 from carbs.scaling.combine import combine_predictions
-from carbs.scaling.covariates import choose_follows, predictor_errors, scale_vars, setting_var
+from carbs.scaling.covariates import default_follows, predictor_errors, scale_vars, setting_var
 from carbs.scaling.divergence import Cliff, fit_cliff
 from carbs.scaling.frontier import fit_frontier_boot
-from carbs.scaling.hpchoice import LR_NAMES, choose_settings, lr_cliff
+from carbs.scaling.hpchoice import choose_settings, lr_cliff
 from carbs.scaling.hplaws import HPLaw, fit_hp_law, nearness_weights, transform
 from carbs.scaling.pickfits import chinchilla_fits as _chinchilla_fits
 from carbs.scaling.pickfits import fits_dict as _fits_dict
 from carbs.scaling.pickfits import pareto_rows as _pareto_rows
 from carbs.scaling.pickfits import with_curves as _with_curves
 from carbs.scaling.plausible import plausible_loss
-from carbs.scaling.response import ResponseFit, fit_response
+from carbs.scaling.response import LR_NAMES, ResponseFit, fit_response
 from carbs.scaling.result import LargeRunPick, jsonable
 from carbs.scaling.size import (
     flops_size_fn,
@@ -164,7 +164,6 @@ def pick_large_run(
 
     # 5. the joint response model: size, data and size-conditioned optima of the settings
     resp: ResponseFit | None = None
-    follows_report: dict[str, Any] | None = None
     pred_bt: dict[str, float] | None = None
     settings_names = _settings(space, ok, tok_key)
     if tarr is not None and n_eff is not None and chin and "all" in chin:
@@ -174,8 +173,7 @@ def pick_large_run(
         start = np.array(list(chin["all"]["params"].values()), float)
         w_fit = W_wide
         cov = _cov_rows(ok, costs, tarr, settings_names, space, size_fn)
-        follows, follows_report = choose_follows(n_eff, tarr, loss, costs, Z, settings_names,
-                                                 cov, W[0], start)  # fmt: skip
+        follows = default_follows(settings_names, cov)
         resp = fit_response(n_eff, tarr, loss, Z, settings_names, w_fit, W[0], start, cov,
                             follows)  # fmt: skip
         pred_bt = predictor_errors(n_eff, tarr, loss, costs, Z, settings_names, cov, W[0], start,
@@ -320,7 +318,6 @@ def pick_large_run(
     }
     if resp is not None:
         fits["response"] = resp.summary()
-        fits["response"]["follows_backtest"] = follows_report
     if chin:
         chin.pop("_boot_pareto", None)
         chin.pop("_boot_all", None)

@@ -65,7 +65,8 @@ MOE_LO, MOE_HI = np.array([-2.0, -0.5, -1.0]), np.array([2.0, 0.5, 1.0])
 # above the optimum is k e^s, below k, with s under a weak prior at 0, bounded to e^+-2. On the
 # scaling world (ratio 2.3) CARBS' trials sit too near the optimum to show it (fitted ratios
 # 0.7-1.8) and the picks moved little: the bias there is in extrapolation, not at the runs.
-ASYMMETRIC = ("learning_rate", "lr")
+LR_NAMES = ("learning_rate", "lr")
+ASYMMETRIC = LR_NAMES
 ASYM_PRIOR_SD = 1.0
 ASYM_BOUND = 2.0
 

@@ -1,13 +1,14 @@
-"""What each setting's optimum follows is chosen by a backtest, and intervals stay physical."""
+"""What each setting's optimum follows, how the fit apportions its slope, and physical intervals."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
+import pytest
 
 from carbs.scaling import laws
-from carbs.scaling.covariates import choose_follows, scale_vars
+from carbs.scaling.covariates import default_follows, scale_vars, setting_var
 from carbs.scaling.pick import pick_large_run
 from carbs.scaling.response import MOE_VAR, fit_response
 from carbs.scaling.types import TrialPoint
@@ -35,26 +36,26 @@ def _runs(follow_width: bool, seed: int = 0) -> dict[str, np.ndarray]:
     return {"n": n_eff, "tok": tok, "c": c, "loss": loss, "z": z[:, None], "cov": cov, "th": th}
 
 
-def _follows(r: dict[str, np.ndarray]) -> list[str]:
-    follows, _ = choose_follows(r["n"], r["tok"], r["loss"], r["c"], r["z"], ["learning_rate"],
-                                r["cov"], np.ones(len(r["loss"])), r["th"])  # fmt: skip
-    return follows[0]
+def test_lr_optimum_follows_width_size_and_batch_where_the_runs_have_them() -> None:
+    names = ["learning_rate", "batch_size", "warmup_frac"]
+    cov = {"log N": np.zeros(3), "log d_model": np.zeros(3), setting_var("batch_size"): np.zeros(3)}
+    assert default_follows(names, cov) == [["log d_model", "log N", "z batch_size"], ["log N"],
+                                           ["log N"]]  # fmt: skip
+    no_width = {k: v for k, v in cov.items() if k != "log d_model"}
+    assert default_follows(names, no_width)[0] == ["log N", "z batch_size"]
+    assert default_follows(["warmup_frac"], cov) == [["log N"]]
 
 
-def test_lr_optimum_follows_width_when_the_truth_does() -> None:
-    assert _follows(_runs(follow_width=True)) == ["log d_model"]
-
-
-def test_lr_optimum_keeps_log_n_when_width_adds_nothing() -> None:
-    assert "log d_model" not in _follows(_runs(follow_width=False))
-
-
-def test_response_recovers_the_width_slope() -> None:
-    r = _runs(follow_width=True)
+@pytest.mark.parametrize("follow_width", [True, False])
+def test_response_puts_the_slope_on_the_variable_the_optimum_follows(follow_width: bool) -> None:
+    r = _runs(follow_width=follow_width)
     fit = fit_response(r["n"], r["tok"], r["loss"], r["z"], ["learning_rate"],
                        np.ones((1, len(r["loss"]))), np.ones(len(r["loss"])), r["th"], r["cov"],
-                       [["log d_model"]])  # fmt: skip
-    assert abs(fit.hp("learning_rate")[0, 1] - (-0.8)) < 0.15
+                       [["log d_model", "log N"]])  # fmt: skip
+    width_slope, n_slope = fit.hp("learning_rate")[0, 1:3]
+    true_slope, other = (width_slope, n_slope) if follow_width else (n_slope, width_slope)
+    assert abs(true_slope - (-0.8)) < 0.15, (width_slope, n_slope)
+    assert abs(other) < 0.1, (width_slope, n_slope)
 
 
 def test_interval_is_positive_and_warnings_carry_no_debug() -> None:
