@@ -245,6 +245,10 @@ def pick_large_run(
             chin["_boot_pareto"], np.array([n_pick]), np.array([float(cfg[tok_key])])
         )[:, 0]
         pred_source = "Chinchilla L(N, D) at the picked N and tokens"
+    typ = ((float(loss.min()), float(np.exp(np.mean(np.log(n_eff)))),
+            float(np.exp(np.mean(np.log(tarr))))) if n_eff is not None and tarr is not None
+           else (float(loss.min()), None, None))  # fmt: skip
+    degenerate: str | None = None  # why every loss law the prediction used is degenerate
     if resp is not None and chin and "pareto" in chin and tok_key in cfg:
         # two structurally different fits (all runs with setting penalties; Pareto set only)
         # disagree most where the space has shape effects N does not capture: average them
@@ -252,11 +256,11 @@ def pick_large_run(
         alt = laws.chinchilla_predict(chin["_boot_pareto"], np.array([n_pick]),
                                       np.array([float(cfg[tok_key])]))[:, 0]  # fmt: skip
         parts.update({"joint": float(pred[0]), "pareto_chinchilla": float(alt[0])})
-        typ = (float(loss.min()), float(np.exp(np.mean(np.log(n_eff)))),
-               float(np.exp(np.mean(np.log(tarr)))))  # fmt: skip
         bad = {"joint": laws.chinchilla_implausible(resp.chin()[0], *typ),
                "pareto_chinchilla": laws.chinchilla_implausible(chin["_boot_pareto"][0], *typ)}  # fmt: skip
         fits_plausible = {k2: v or "plausible" for k2, v in bad.items()}
+        if all(bad.values()):
+            degenerate = "; ".join(f"{k2}: {v}" for k2, v in bad.items())
         pred, sj, why = combine_predictions(pred, alt, pred_bt, bad)
         pred_source += (f" ({sj:.0%}) combined in log with Chinchilla L(N, D) on the Pareto set "
                         f"({1 - sj:.0%}), {why}")  # fmt: skip
@@ -267,6 +271,10 @@ def pick_large_run(
     else:
         cover = None
         fits_plausible = None
+        if resp is not None and tok_key in cfg:
+            # the joint model alone: its size and data law must be determined to be trusted
+            degenerate = laws.chinchilla_implausible(resp.chin()[0], *typ)
+            fits_plausible = {"joint": degenerate or "plausible"}
     point = float(pred[0])
     boot_ci = [float(v) for v in np.quantile(pred[1:], [0.05, 0.95])] if n_bootstrap else None
     lo, hi = boot_ci if boot_ci else (point, point)
@@ -294,7 +302,8 @@ def pick_large_run(
     # multiplicative widening says nothing past the worst run that trained at all: a run of the
     # picked shape with 100x the compute is not expected to end above it
     hi = max(min(hi, float(loss.max())), point)
-    point, lo, hi, fallback = plausible_loss(point, lo, hi, costs, loss, target_flops, warnings)
+    point, lo, hi, fallback = plausible_loss(point, lo, hi, costs, loss, target_flops, warnings,
+                                              degenerate)  # fmt: skip
     if fallback is not None:
         parts["fitted"] = float(pred[0])
         pred_source = fallback
