@@ -4,9 +4,9 @@
     P = sum_j k_j (z_j - c_j - sum_i m_ji (x_ji - x0_ji))^2
 
 with n = log N, d = log D (tokens), z_j the log (or logit) of hyperparameter j (learning rate,
-batch size, warmup, ...) and x_j1, x_j2, ... the scale variables its optimum follows (log N,
-log tokens, log compute, log d_model, another setting's z), chosen per setting by a backtest in
-`covariates.py`. Why joint: fitting each hyperparameter against log cost on the Pareto set
+batch size, warmup, ...) and x_j1, x_j2, ... the scale variables its optimum follows (the
+learning rate's: log d_model, log N and the batch size's z; the others': log N; see
+`covariates.default_follows`). Why joint: fitting each hyperparameter against log cost on the Pareto set
 extrapolates each on its own, and lets a run that is off in one setting (too few tokens for its
 size) pull another setting's law. The penalty P scales the reducible part only (L = E + R e^P):
 a badly tuned run learns slower, it does not raise the irreducible loss; with P added to the
