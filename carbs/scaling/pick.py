@@ -229,6 +229,7 @@ def pick_large_run(
     # 8. predicted loss with bootstrap interval, widened by the backtest
     pred = fb.predict(np.array([target_flops]))[:, 0]
     pred_source = "frontier L(C)"
+    alone: tuple[str, np.ndarray] | None = None  # the one Chinchilla-form law behind `pred`
     parts: dict[str, float] = {"frontier": float(pred[0])}
     if resp is not None and tok_key in cfg:
         z = {s: float(transform(space.param(s), np.array(cfg[s]))) for s in resp.hp_names}
@@ -240,11 +241,13 @@ def pick_large_run(
         pred = resp.predict(n_pick, float(cfg[tok_key]), z_pen, _cov_at(resp, n_pick, cfg, tok_key,
                                                                        target_flops, z))  # fmt: skip
         pred_source = "joint response model at the picked N, tokens and settings"
+        alone = ("joint", resp.chin()[0])
     elif chin and "pareto" in chin and tok_key in cfg and cost_fn is not None:
         pred = laws.chinchilla_predict(
             chin["_boot_pareto"], np.array([n_pick]), np.array([float(cfg[tok_key])])
         )[:, 0]
         pred_source = "Chinchilla L(N, D) at the picked N and tokens"
+        alone = ("pareto_chinchilla", chin["_boot_pareto"][0])
     typ = ((float(loss.min()), float(np.exp(np.mean(np.log(n_eff)))),
             float(np.exp(np.mean(np.log(tarr))))) if n_eff is not None and tarr is not None
            else (float(loss.min()), None, None))  # fmt: skip
@@ -271,10 +274,9 @@ def pick_large_run(
     else:
         cover = None
         fits_plausible = None
-        if resp is not None and tok_key in cfg:
-            # the joint model alone: its size and data law must be determined to be trusted
-            degenerate = laws.chinchilla_implausible(resp.chin()[0], *typ)
-            fits_plausible = {"joint": degenerate or "plausible"}
+        if alone is not None:  # one law alone: it must be determined to be trusted
+            degenerate = laws.chinchilla_implausible(alone[1], *typ)
+            fits_plausible = {alone[0]: degenerate or "plausible"}
     point = float(pred[0])
     boot_ci = [float(v) for v in np.quantile(pred[1:], [0.05, 0.95])] if n_bootstrap else None
     lo, hi = boot_ci if boot_ci else (point, point)
