@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from carbs.scaling import laws, response
-from carbs.scaling.hpchoice import BATCH_SLOPE_PRIOR, slope_prior
+from carbs.scaling.hpchoice import BATCH_SLOPE_PRIOR, lopsided_shift, slope_prior
 from carbs.scaling.hplaws import RUN_CORRELATION, HPLaw, shrunk_law_z
 
 
@@ -79,3 +79,17 @@ def test_exponent_prior_halves_the_error_of_a_narrow_sweep(monkeypatch) -> None:
     monkeypatch.setattr(response, "EXP_PRIOR_SD", 1e6)
     without = _far_errors()
     assert with_prior.mean() < 0.7 * without.mean(), (with_prior, without)
+
+
+def test_the_lr_shift_below_its_optimum_grows_with_how_lopsided_the_penalty_is() -> None:
+    shifts = [lopsided_shift(r) for r in (1.0, 2.0, 3.0, 5.0)]
+    assert shifts[0] == 0.0  # a symmetric penalty: no reason to leave the optimum
+    assert shifts == sorted(shifts) and shifts[-1] > 0.5
+    # the shift is the expected penalty's minimum: nudging it either way costs more (r = 2)
+    x = np.random.default_rng(0).normal(size=200_000)
+
+    def expected(d: float) -> float:
+        off = -d - x
+        return float(np.mean(off * off * np.where(off > 0, 2.0, 1.0)))
+
+    assert expected(shifts[1]) < min(expected(shifts[1] - 0.1), expected(shifts[1] + 0.1))
