@@ -4,8 +4,9 @@ Why conditioned on size: the learning-rate optimum is set by the model's size (a
 its data), so each setting is read off the joint response model at the picked N, not
 extrapolated on its own against compute. The learning rate then takes the conservative side:
 below the optimum by the share of its bootstrap spread that minimises the expected lopsided
-penalty (a rate too low costs a little, one too high costs more and can diverge), and never inside the fitted divergence boundary; with no divergence ever
-seen it stays at or below the optimum.
+penalty (a rate too low costs a little, one too high costs more and can diverge), and never
+inside the fitted divergence boundary; with no divergence ever seen it stays at or below the
+optimum.
 """
 
 from __future__ import annotations
@@ -128,8 +129,9 @@ def choose_settings(
         entry["centre"] = _inv(p, z0)
         z_pick = z0
         if name == lr_key:
-            ratio = float(np.exp(resp.asymmetry(name)[0])) if resp is not None and (
-                name in resp.hp_names) else 1.0  # fmt: skip
+            ratio = 1.0  # the fitted curvature above / below the optimum, where fitted
+            if resp is not None and name in resp.hp_names:
+                ratio = float(np.exp(resp.asymmetry(name)[0]))
             z_pick, reasons = _conservative_lr(z0, sd, cliff, math.log(n_pick), warnings, ratio)
             entry["reason"] = "; ".join(reasons)
             if cliff is not None:
@@ -161,10 +163,11 @@ def _conservative_lr(
     z0: float, sd: float, cliff: Cliff | None, log_n: float, warnings: list[str],
     ratio: float = 1.0,
 ) -> tuple[float, list[str]]:  # fmt: skip
-    shift = lopsided_shift(max(ratio, LR_RATIO_FLOOR))
+    ratio = max(ratio, LR_RATIO_FLOOR)
+    shift = lopsided_shift(ratio)
     z = z0 - shift * sd
     reasons = [f"optimum minus {shift:.2f} bootstrap sd ({sd:.3f} in log), the expected-penalty "
-               f"minimum for curvature {max(ratio, LR_RATIO_FLOOR):.2f}x steeper above"]  # fmt: skip
+               f"minimum for curvature {ratio:.2f}x steeper above"]  # fmt: skip
     if cliff is not None:
         cap = cliff.safe_offset(log_n, P_FAIL)
         if z > z0 + cap:
