@@ -30,16 +30,30 @@ def test_ridge_ends_are_named_and_published_fits_pass() -> None:
 
 
 JOINT = np.array([2.0, 2.1, 1.9])
-PARETO = np.array([2.4, 2.5, 2.3])
+PARETO = 1.2 * JOINT  # the same bootstrap spread in log
 PARETO_WINS = {"joint": 0.03, "pareto_chinchilla": 0.005, "n_scored": 8.0}
 
 
-def test_backtest_weights_the_two_fits_when_both_are_plausible() -> None:
+def test_backtest_weights_the_two_fits_when_their_spreads_match() -> None:
     comb, share, why = combine_predictions(JOINT, PARETO, PARETO_WINS, {})
-    assert share < 0.3 and "backtest" in why
+    assert share < 0.5 and "expected error" in why
     assert JOINT[0] < comb[0] < PARETO[0]
     _, even, _ = combine_predictions(JOINT, PARETO, None, {})
     assert even == pytest.approx(0.5)
+
+
+def test_a_fit_unsure_at_the_pick_gives_way_despite_its_backtest() -> None:
+    # the Pareto fit scores best on the held-out runs, but its bootstrap replicates scatter
+    # +-30 % at the pick (a few runs, a long extrapolation): its say must shrink to match
+    rng = np.random.default_rng(0)
+    joint = 2.0 * np.exp(np.r_[0.0, rng.normal(0.0, 0.02, 200)])
+    pareto = 2.4 * np.exp(np.r_[0.0, rng.normal(0.0, 0.30, 200)])
+    comb, share, _ = combine_predictions(joint, pareto, PARETO_WINS, {})
+    vj = np.var(np.log(joint[1:])) + 0.03**2
+    vp = np.var(np.log(pareto[1:])) + 0.005**2
+    assert share == pytest.approx(vp / (vj + vp))
+    assert share > 0.95
+    assert comb[0] == pytest.approx(2.0 ** share * 2.4 ** (1 - share))
 
 
 def test_a_degenerate_fit_gives_way_even_with_the_better_backtest() -> None:
@@ -49,4 +63,4 @@ def test_a_degenerate_fit_gives_way_even_with_the_better_backtest() -> None:
     np.testing.assert_allclose(comb, JOINT)
     both = {"joint": "beta = 1.1 outside", "pareto_chinchilla": "E collapsed"}
     _, share_both, _ = combine_predictions(JOINT, PARETO, PARETO_WINS, both)
-    assert share_both < 0.3  # nothing to prefer: back to the backtest
+    assert share_both < 0.5  # nothing to prefer: back to the expected errors
