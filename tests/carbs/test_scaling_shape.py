@@ -156,17 +156,27 @@ def _loose_start_rows(sd_log_a: float) -> np.ndarray:
 
 def test_size_start_leans_on_the_best_runs_when_the_fit_is_flat_in_size() -> None:
     """A fit whose loss is flat in N puts N_opt at the runs' compute with a wide spread; the
-    sizes of the runs nearest the frontier there, tightly known, take over the start."""
+    sizes of the runs nearest the frontier there take over the start. A determined fit is not
+    pulled by them, however tight their bootstrap: where an optimizer spent its runs is not
+    where the optimum is (their error is floored at LAW_SD_FLOOR)."""
     from carbs.scaling import laws
-    from carbs.scaling.size import size_prior
+    from carbs.scaling.size import LAW_SD_FLOOR, size_prior
 
-    rows = _loose_start_rows(0.5)  # log N_opt spread ~0.5 / 0.66 ~ 0.75
+    rows = _loose_start_rows(1.0)  # log N_opt spread ~1 / 0.66 ~ 1.5
     n_fit = float(laws.chinchilla_n_opt(rows[:1], np.array([1e18]))[0, 0])
     tight = np.exp(math.log(n_fit / 3) + 0.05 * np.random.default_rng(3).normal(size=60))
     tight[0] = n_fit / 3
     n = size_prior(rows, 1e18, 1e18, law_at_max=tight)
-    assert n == pytest.approx(n_fit / 3, rel=0.05)
-    # the other way round: a tight fit is not pulled by a loose size trend
+    assert n_fit / 3 < n < n_fit / 2.2  # most of the way to the runs' sizes
+    # a determined fit (log spread ~0.1) moves by a few % of the factor 3, not to the runs
+    rows_det = _loose_start_rows(0.066)
+    n_det = float(laws.chinchilla_n_opt(rows_det[:1], np.array([1e18]))[0, 0])
+    sd_fit = float(np.std(np.log(laws.chinchilla_n_opt(rows_det[1:], np.array([1e18]))[:, 0])))
+    w_law = sd_fit**2 / (sd_fit**2 + LAW_SD_FLOOR**2)
+    n = size_prior(rows_det, 1e18, 1e18, law_at_max=tight * n_det / n_fit)
+    assert n == pytest.approx(n_det * 3.0 ** (-w_law), rel=0.01)
+    assert n > 0.95 * n_det
+    # a loose size trend pulls a tight fit even less
     rows_tight = _loose_start_rows(0.01)
     loose = np.exp(math.log(n_fit / 3) + 1.0 * np.random.default_rng(4).normal(size=60))
     loose[0] = n_fit / 3
