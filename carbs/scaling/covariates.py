@@ -18,6 +18,10 @@ from carbs.scaling import laws
 from carbs.scaling.response import DEFAULT_COV, LR_NAMES, MOE_VAR, ResponseFit, fit_response
 
 WIDTH_VAR = "log d_model"
+# the shape's aspect ratio log(width / depth), a derived setting of the joint model
+ASPECT = "aspect (log width / depth)"
+WIDTH_NAMES = ("d_model", "hidden_size", "n_embd", "dim")
+DEPTH_NAMES = ("n_layers", "num_layers", "n_layer", "num_hidden_layers")
 EXPERT_NAMES = ("n_experts", "num_experts", "moe_num_experts", "num_local_experts")
 TOP_K_NAMES = ("top_k", "moe_top_k", "num_experts_per_tok", "experts_per_token")
 TRAIN_SHARE = 2.0 / 3.0
@@ -37,6 +41,15 @@ def scale_vars(
         top_k = next((params[k] for k in TOP_K_NAMES if params.get(k)), 1)
         out[MOE_VAR] = math.log(max(float(experts) / float(top_k), 1.0))
     return out
+
+
+def log_aspect(params: Mapping[str, Any]) -> float | None:
+    """log(width / depth) of a config, or None where it names no width or no depth."""
+    width = next((params[k] for k in WIDTH_NAMES if params.get(k)), None)
+    depth = next((params[k] for k in DEPTH_NAMES if params.get(k)), None)
+    if width is None or depth is None:
+        return None
+    return math.log(float(width) / float(depth))
 
 
 def cheap_costly_split(costs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

@@ -86,7 +86,8 @@ def choose_settings(
     info: dict[str, Any] = {}
     cov = dict(cov_at or {})
     cov.setdefault("log N", math.log(n_pick))
-    names = list(resp.hp_names) if resp is not None else []
+    # the joint model's derived settings (the shape's aspect) are not the space's to set here
+    names = [s for s in resp.hp_names if s in space.names] if resp is not None else []
     if resp is not None:
         names.sort(key=lambda s: any(c.startswith("z ") for c in resp.covariates(s)))
     if lr_key is not None and lr_key not in names and lr_key in hp:

@@ -53,7 +53,7 @@ def test_a_fit_unsure_at_the_pick_gives_way_despite_its_backtest() -> None:
     vp = np.var(np.log(pareto[1:])) + 0.005**2
     assert share == pytest.approx(vp / (vj + vp))
     assert share > 0.95
-    assert comb[0] == pytest.approx(2.0 ** share * 2.4 ** (1 - share))
+    assert comb[0] == pytest.approx(2.0**share * 2.4 ** (1 - share))
 
 
 def test_a_degenerate_fit_gives_way_even_with_the_better_backtest() -> None:
