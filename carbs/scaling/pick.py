@@ -28,6 +28,7 @@ from carbs.scaling.covariates import (
     ASPECT,
     default_follows,
     log_aspect,
+    max_settings,
     predictor_errors,
     scale_vars,
     setting_var,
@@ -181,7 +182,7 @@ def pick_large_run(
         # world's aspect penalty switched off)
         aspects = [log_aspect(p.params) for p in ok]
         fit_names = settings_names + ([ASPECT] if _varies(aspects) else [])
-        fit_names = fit_names[: max(0, (n - 7) // 3)]
+        fit_names = fit_names[: max_settings(n)]
         settings_names = [s for s in fit_names if s != ASPECT]
         Z = np.array([[float(transform(space.param(s), np.array(p.params[s]))) if s != ASPECT
                        else float(a) for s in fit_names] for p, a in zip(ok, aspects, strict=True)]
