@@ -188,6 +188,16 @@ class ResponseFit:
         return d
 
 
+def nested_start(fit: ResponseFit, c0: float, n_cov: int, lk: float) -> np.ndarray:
+    """Row 0 of `fit` with one more (symmetric) setting appended: its level `c0`, zero slopes
+    on its `n_cov` scale variables and log curvature `lk`, placed after the other settings'
+    blocks and before the lopsided-curvature and sparsity columns."""
+    th = fit.theta[0]
+    end = 5 + sum(2 + len(c) for c in fit.cov_names)
+    block = np.r_[c0, np.zeros(n_cov), lk]
+    return np.concatenate([th[:end], block, th[end:]])
+
+
 def asym_columns(n_cov: Sequence[int], asym: Sequence[bool]) -> dict[int, int]:
     """Setting index -> theta column of its log curvature ratio, for the lopsided settings:
     after every setting's (c, slopes, log k) block, before the sparsity terms."""
@@ -288,13 +298,16 @@ def fit_response(
     cov: Mapping[str, np.ndarray] | None = None,
     follows: Sequence[Sequence[str]] | None = None,
     iters: int = 300,
+    nested: ResponseFit | None = None,
 ) -> ResponseFit:
     """Fit the joint model on all successful runs; `counts` [B+1, n] (row 0 all ones).
 
     `near` weights runs by nearness to the frontier, used only to start each optimum at the
     settings of the best runs; `chin_start` is a Chinchilla fit to start the size terms from.
     `cov` maps scale-variable names to per-run values and `follows[j]` names those setting j's
-    optimum shifts with (default: log N only).
+    optimum shifts with (default: log N only). `nested`, a fit of the same runs without the
+    last setting, also starts the fit from its solution (that setting's penalty ~0), so adding
+    a setting never ends in a worse optimum than leaving it out.
     """
     n, d, y = np.log(n_params), np.log(tokens), np.log(loss)
     J = Z.shape[1]
@@ -330,6 +343,9 @@ def fit_response(
             if u is not None:
                 s.append(np.zeros(3))
             starts.append(np.concatenate(s))
+    if nested is not None:
+        for lk in (LK_LO + 2.0, math.log(0.01)):
+            starts.append(nested_start(nested, prior_c[-1], len(follows[-1]), lk))
     starts_arr = np.clip(np.array(starts), lo, hi)
     n_prior = sum(1 + len(f) for f in follows) + n_asym + (3 if u is not None else 0) + 2
     w_rows = np.ones((len(starts_arr), len(y) + n_prior))

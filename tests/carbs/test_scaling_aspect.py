@@ -100,3 +100,34 @@ def test_the_joint_model_fits_the_aspect_and_predicts_better_with_it(
     assert ASPECT not in pk_without.fits["response"]["hyperparameters"]
     assert abs(err) < 0.02, err
     assert abs(err) < abs(err_without), (err, err_without)
+
+
+def test_a_setting_added_from_the_fit_without_it_never_ends_worse() -> None:
+    """The fit with one more setting starts also from the fit without it (that setting's
+    penalty ~0): its objective is at most the smaller model's, and the start it is given
+    predicts exactly what the smaller model does."""
+    from carbs.scaling.response import LK_LO, ResponseFit, fit_response, nested_start
+
+    points = _runs(seed=1)
+    n = np.array([_size(p.params) for p in points])
+    tok = np.array([float(p.params["tokens"]) for p in points])
+    loss = np.array([float(p.loss) for p in points])
+    z_lr = np.log([float(p.params["learning_rate"]) for p in points])
+    asp = np.array([log_aspect(p.params) for p in points], float)
+    Z = np.c_[z_lr, asp]
+    ones = np.ones((1, len(loss)))
+    start = np.array([math.log(A), math.log(B), math.log(E), ALPHA, BETA])
+    names, follows = ["learning_rate", ASPECT], [["log N"], ["log N"]]
+    small = fit_response(n, tok, loss, Z[:, :1], names[:1], ones, ones[0], start, None,
+                         follows[:1])  # fmt: skip
+    ext = nested_start(small, float(asp.mean()), 1, LK_LO)
+    as_fit = ResponseFit(ext[None], names, small.n0, 0.0, len(loss), follows,
+                         [[float(np.log(n).mean())]] * 2, small.moe_u, small.asym + [False])  # fmt: skip
+    z = {"learning_rate": float(z_lr[0]), ASPECT: float(asp[0])}
+    cov = {"log N": float(np.log(n[0]))}
+    assert as_fit.predict(n[0], tok[0], z, cov)[0] == pytest.approx(
+        small.predict(n[0], tok[0], {"learning_rate": z["learning_rate"]}, cov)[0], rel=1e-4
+    )
+    full = fit_response(n, tok, loss, Z, names, ones, ones[0], start, None, follows,
+                        nested=small)  # fmt: skip
+    assert full.objective <= small.objective * (1 + 1e-6)
