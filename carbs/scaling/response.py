@@ -4,7 +4,8 @@
     P = sum_j k_j (z_j - c_j - sum_i m_ji (x_ji - x0_ji))^2
 
 with n = log N, d = log D (tokens), z_j the log (or logit) of hyperparameter j (learning rate,
-batch size, warmup, ...) and x_j1, x_j2, ... the scale variables its optimum follows (the
+batch size, warmup, ..., and the shape's aspect log(width / depth), a derived setting the pick
+adds when the runs vary it) and x_j1, x_j2, ... the scale variables its optimum follows (the
 learning rate's: log d_model, log N and the batch size's z; the others': log N; see
 `covariates.default_follows`). Why joint: fitting each hyperparameter against log cost on the Pareto set
 extrapolates each on its own, and lets a run that is off in one setting (too few tokens for its
