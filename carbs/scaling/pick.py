@@ -27,6 +27,7 @@ from carbs.scaling.combine import combine_predictions
 from carbs.scaling.covariates import (
     ASPECT,
     default_follows,
+    fit_joint,
     log_aspect,
     max_settings,
     predictor_errors,
@@ -42,7 +43,7 @@ from carbs.scaling.pickfits import fits_dict as _fits_dict
 from carbs.scaling.pickfits import pareto_rows as _pareto_rows
 from carbs.scaling.pickfits import with_curves as _with_curves
 from carbs.scaling.plausible import plausible_loss
-from carbs.scaling.response import LR_NAMES, ResponseFit, fit_response
+from carbs.scaling.response import LR_NAMES, ResponseFit
 from carbs.scaling.result import LargeRunPick, jsonable
 from carbs.scaling.size import (
     flops_size_fn,
@@ -191,15 +192,7 @@ def pick_large_run(
         w_fit = W_wide
         cov = _cov_rows(ok, costs, tarr, settings_names, space, size_fn)
         follows = default_follows(fit_names, cov)
-        nested = None
-        if fit_names and fit_names[-1] == ASPECT:
-            # fitted with the aspect from a start at the fit without it: from the generic starts
-            # alone, 2 of 15 seeds of 24 CARBS trials on the scaling world ended at 3-16x the
-            # objective of the fit without it (E 3.2-3.6 vs 1.8-2.0; prediction +10-17 %)
-            nested = fit_response(n_eff, tarr, loss, Z[:, :-1], fit_names[:-1], w_fit[:1], W[0],
-                                  start, cov, follows[:-1])  # fmt: skip
-        resp = fit_response(n_eff, tarr, loss, Z, fit_names, w_fit, W[0], start, cov,
-                            follows, nested=nested)  # fmt: skip
+        resp = fit_joint(n_eff, tarr, loss, Z, fit_names, w_fit, W[0], start, cov, follows)
         pred_bt = predictor_errors(n_eff, tarr, loss, costs, Z, fit_names, cov, W[0], start,
                                    follows)  # fmt: skip
 
@@ -261,8 +254,9 @@ def pick_large_run(
             for s in resp.hp_names
             if s != ASPECT
         }
-        if ASPECT in resp.hp_names and log_aspect(cfg) is not None:
-            z[ASPECT] = float(log_aspect(cfg))  # type: ignore[arg-type]
+        aspect_pick = log_aspect(cfg)
+        if ASPECT in resp.hp_names and aspect_pick is not None:
+            z[ASPECT] = aspect_pick
         # settings with a shallow penalty were picked where their near-frontier law puts the
         # optimum, not where the joint model does (choose_settings): predicting them with the
         # joint's penalty around its own optimum charged the pick for a location it rejected
