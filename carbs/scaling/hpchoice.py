@@ -86,8 +86,7 @@ def choose_settings(
     info: dict[str, Any] = {}
     cov = dict(cov_at or {})
     cov.setdefault("log N", math.log(n_pick))
-    # the joint model's derived settings (the shape's aspect) are not the space's to set here
-    names = [s for s in resp.hp_names if s in space.names] if resp is not None else []
+    names = space_settings(resp, space) if resp is not None else []
     if resp is not None:
         names.sort(key=lambda s: any(c.startswith("z ") for c in resp.covariates(s)))
     if lr_key is not None and lr_key not in names and lr_key in hp:
@@ -142,6 +141,12 @@ def choose_settings(
         entry["picked"] = cfg[name]
         info[name] = entry
     return info
+
+
+def space_settings(resp: ResponseFit, space: SearchSpace) -> list[str]:
+    """The joint model's settings that are parameters of the space: its derived ones (the
+    shape's aspect) are set by the shape, not here, and have no value in a run's params."""
+    return [s for s in resp.hp_names if s in space.names]
 
 
 def slope_prior(name: str) -> tuple[float, float]:

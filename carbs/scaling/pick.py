@@ -36,7 +36,7 @@ from carbs.scaling.covariates import (
 )
 from carbs.scaling.divergence import Cliff, fit_cliff
 from carbs.scaling.frontier import fit_frontier_boot
-from carbs.scaling.hpchoice import choose_settings, lr_cliff
+from carbs.scaling.hpchoice import choose_settings, lr_cliff, space_settings
 from carbs.scaling.hplaws import HPLaw, fit_hp_law, nearness_weights, transform
 from carbs.scaling.pickfits import chinchilla_fits as _chinchilla_fits
 from carbs.scaling.pickfits import fits_dict as _fits_dict
@@ -63,6 +63,7 @@ FEW_POINTS = 8
 RESP_TAU = 3.0  # the joint model weights runs by nearness, over a wider band than the laws
 RESP_FLOOR = 0.05
 SHAPE_VS_SIZE = True
+MIN_SPREAD = 0.02  # sd (log or logit) below which the runs cannot locate an optimum
 
 
 def _tokens_of(p: TrialPoint, key: str | None) -> float | None:
@@ -251,8 +252,7 @@ def pick_large_run(
     if resp is not None and tok_key in cfg:
         z = {
             s: float(transform(space.param(s), np.array(cfg[s])))
-            for s in resp.hp_names
-            if s != ASPECT
+            for s in space_settings(resp, space)
         }
         aspect_pick = log_aspect(cfg)
         if ASPECT in resp.hp_names and aspect_pick is not None:
@@ -366,7 +366,7 @@ def _varies(values: Sequence[float | None]) -> bool:
     """True when every run has the value and it varies enough to locate an optimum."""
     if not values or any(v is None for v in values):
         return False
-    return float(np.std(np.array(values, float))) > 0.02
+    return float(np.std(np.array(values, float))) > MIN_SPREAD
 
 
 def _t95(dof: int) -> float:
@@ -398,7 +398,7 @@ def _settings(space: SearchSpace, ok: Sequence[TrialPoint], tok_key: str | None)
         vals = np.array([float(q.params.get(p.name, np.nan)) for q in ok])
         if not np.all(np.isfinite(vals)) or (p.kind != "logit" and np.any(vals <= 0)):
             continue
-        if float(np.std(transform(p, vals))) > 0.02:
+        if _varies(list(transform(p, vals))):
             out.append(p.name)
     return sorted(out, key=lambda s: (s not in LR_NAMES, "batch" not in s))
 
@@ -412,7 +412,7 @@ def _cliff(resp, lr_key, space, ok, failed, costs, tarr, tok_key, hp, warnings, 
         return None
     fails = [p for p in failed if lr_key in p.params]
     if resp is not None and lr_key in resp.hp_names and tarr is not None:
-        names = [s for s in resp.hp_names if s != ASPECT]
+        names = space_settings(resp, space)
         fails = [p for p in fails if _tokens_of(p, tok_key)
                  and all(s in p.params for s in names)]  # fmt: skip
         ft = np.array([float(_tokens_of(p, tok_key)) for p in fails], float)
