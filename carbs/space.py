@@ -7,13 +7,13 @@ sees are always legal: integers rounded, multiples honoured, bounds clamped, con
 
 from __future__ import annotations
 
-import ast
 import functools
 import math
-import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from carbs.expressions import ExpressionError, evaluate, names_in, parse_expression
 
 ParamKind = Literal["log", "linear", "logit", "int", "categorical"]
 
@@ -128,97 +128,41 @@ class Param:
         return self.from_basic((lo + hi) / 2)
 
 
-_BINOPS = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv,
-    ast.Mod: operator.mod,
-    ast.Pow: operator.pow,
-}
-_CMPOPS = {
-    ast.Lt: operator.lt,
-    ast.LtE: operator.le,
-    ast.Gt: operator.gt,
-    ast.GtE: operator.ge,
-    ast.Eq: operator.eq,
-    ast.NotEq: operator.ne,
-}
-
-
 @dataclass(frozen=True)
 class Constraint:
     """A boolean expression over parameter names, e.g. ``d_model % n_heads == 0``.
 
-    Parsed once with `ast` and evaluated by a tiny interpreter (arithmetic, comparisons,
-    and/or/not): no `eval`, so a sweep file cannot run code.
+    Parsed once and evaluated by the bounded interpreter of `carbs.expressions` (arithmetic,
+    comparisons, and/or/not; short, shallow, no exponent towers): no `eval`, so a sweep file
+    cannot run code or stall the process. Raises ExpressionError (a ValueError) when refused.
     """
 
     expr: str
 
     def __post_init__(self) -> None:
-        tree = ast.parse(self.expr, mode="eval")
-        object.__setattr__(self, "_tree", tree)
-        for node in ast.walk(tree):
-            allowed = (
-                ast.Expression,
-                ast.BoolOp,
-                ast.And,
-                ast.Or,
-                ast.UnaryOp,
-                ast.Not,
-                ast.USub,
-                ast.BinOp,
-                ast.Compare,
-                ast.Name,
-                ast.Load,
-                ast.Constant,
-                *_BINOPS,
-                *_CMPOPS,
-            )
-            if not isinstance(node, allowed):
-                raise ValueError(
-                    f"constraint {self.expr!r}: {type(node).__name__} is not allowed; use "
-                    "arithmetic (+ - * / // % **), comparisons and and/or/not over parameter names"
-                )
+        object.__setattr__(self, "_tree", parse_expression(self.expr))
 
     @property
     def names(self) -> set[str]:
-        return {n.id for n in ast.walk(self._tree) if isinstance(n, ast.Name)}  # type: ignore[attr-defined]
+        return names_in(self._tree)  # type: ignore[attr-defined]
+
+    def value(self, values: Mapping[str, Any]) -> bool:
+        """The expression's truth; ExpressionError when it cannot be evaluated on `values`."""
+        return bool(evaluate(self._tree, values))  # type: ignore[attr-defined]
 
     def holds(self, values: Mapping[str, Any]) -> bool:
-        return bool(_eval(self._tree.body, values))  # type: ignore[attr-defined]
+        """Whether the constraint holds; a configuration it cannot be evaluated on (a division
+        by zero, a value out of bounds) does not satisfy it."""
+        try:
+            return self.value(values)
+        except ExpressionError:
+            return False
 
 
 @functools.lru_cache(maxsize=256)
 def _parsed(expr: str) -> Constraint:
     """Parse a condition once; conditions are re-evaluated for every candidate."""
     return Constraint(expr)
-
-
-def _eval(node: ast.AST, env: Mapping[str, Any]) -> Any:
-    if isinstance(node, ast.Constant):
-        return node.value
-    if isinstance(node, ast.Name):
-        return env[node.id]
-    if isinstance(node, ast.BinOp):
-        return _BINOPS[type(node.op)](_eval(node.left, env), _eval(node.right, env))
-    if isinstance(node, ast.UnaryOp):
-        v = _eval(node.operand, env)
-        return (not v) if isinstance(node.op, ast.Not) else -v
-    if isinstance(node, ast.BoolOp):
-        vals = (_eval(v, env) for v in node.values)
-        return all(vals) if isinstance(node.op, ast.And) else any(vals)
-    if isinstance(node, ast.Compare):
-        left = _eval(node.left, env)
-        for op, comp in zip(node.ops, node.comparators, strict=True):
-            right = _eval(comp, env)
-            if not _CMPOPS[type(op)](left, right):
-                return False
-            left = right
-        return True
-    raise ValueError(f"unsupported expression node {type(node).__name__}")
 
 
 @dataclass(frozen=True)
