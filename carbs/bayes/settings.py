@@ -76,6 +76,42 @@ class CarbsSettings:
             raise ValueError(
                 f"optimizer settings: unknown key(s) {unknown}; valid keys are {sorted(known)}"
             )
-        if "radius_scales" in settings:  # a JSON/YAML list: keep the settings hashable
-            settings = {**settings, "radius_scales": tuple(settings["radius_scales"])}
-        return cls(**settings)
+        from pydantic import TypeAdapter, ValidationError
+
+        try:  # types as declared (a string where a number belongs fails here, not mid-sweep)
+            out = TypeAdapter(cls).validate_python(dict(settings), strict=False)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = ".".join(str(p) for p in err["loc"])
+            raise ValueError(f"optimizer settings: {key}: {err['msg']}") from exc
+        for key, (lo, hi) in _RANGES.items():
+            value = getattr(out, key)
+            for v in value if isinstance(value, tuple) else (value,):
+                if v is not None and not (lo <= v <= hi):
+                    raise ValueError(f"optimizer settings: {key}: {v!r} is outside [{lo}, {hi}]")
+        if not out.radius_scales:
+            raise ValueError("optimizer settings: radius_scales: give at least one scale")
+        return out
+
+
+# Sane ranges of the settings: beyond them a suggestion would take hours or gigabytes, or the
+# search would not move. Why checked at load: a sweep file is refused naming the key, before
+# any trial runs.
+_RANGES: dict[str, tuple[float, float]] = {
+    "search_radius": (1e-3, 10.0),
+    "radius_scales": (1e-3, 10.0),
+    "num_random_samples": (0, 10_000),
+    "num_candidates_per_dim": (1, 10_000),
+    "max_candidates": (1, 100_000),
+    "exploration_bias": (-10.0, 10.0),
+    "resample_frequency": (0, 1_000_000),
+    "max_suggestion_cost": (1e-300, 1e300),
+    "min_pareto_cost_fraction": (0.0, 1.0),
+    "max_train_points": (8, 100_000),
+    "max_fit_points": (8, 100_000),
+    "fit_maxiter": (1, 10_000),
+    "refit_fraction": (0.0, 10.0),
+    "categorical_switch_prob": (0.0, 1.0),
+    "cost_band_fraction": (0.0, 1.0),
+    "cost_band_growth": (1.0, 1e6),
+}

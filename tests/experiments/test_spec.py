@@ -136,7 +136,7 @@ def test_missing_file_and_bad_yaml_are_clear(tmp_path: Path) -> None:
 def test_unknown_optimizer_and_setting_are_named() -> None:
     with pytest.raises(SpecError, match=r"- optimizer.name: unknown optimizer 'bayes'"):
         parse_spec(GOOD + "optimizer: {name: bayes}\n", "bad.yaml")
-    with pytest.raises(SpecError, match=r"- optimizer: unknown key\(s\) \['radius'\]"):
+    with pytest.raises(SpecError, match=r"- optimizer.settings: unknown key\(s\) \['radius'\]"):
         parse_spec(GOOD + "optimizer: {name: carbs, settings: {radius: 2}}\n", "bad.yaml")
 
 
