@@ -12,9 +12,10 @@ from typing import Any
 
 from carbs.scaling.pick import LargeRunPick, pick_large_run
 from carbs.scaling.types import TrialPoint
+from experiments.entrypoints import LOCAL, EntryPointPolicy
 from experiments.export import render_export
 from experiments.runner import load_price
-from experiments.spec import SweepSpec, import_callable
+from experiments.spec import SweepSpec, stored_spec
 from experiments.store.models import Trial, TrialStatus
 from experiments.store.repository import Store
 
@@ -25,7 +26,9 @@ EXPORT_FILES = {
 }
 
 
-def load_size(spec: SweepSpec) -> Callable[[dict[str, Any]], float] | None:
+def load_size(
+    spec: SweepSpec, entrypoints: EntryPointPolicy = LOCAL
+) -> Callable[[dict[str, Any]], float] | None:
     """The spec's parameter counter (N of the scaling fits), or None: N = FLOPs / (6 tokens).
 
     Raises ValueError naming `workload.size_function` when it does not import: a fit on the
@@ -34,7 +37,7 @@ def load_size(spec: SweepSpec) -> Callable[[dict[str, Any]], float] | None:
     if entry is None:
         return None
     try:
-        return import_callable(entry)
+        return entrypoints.resolve(entry)
     except ValueError as exc:
         raise ValueError(
             f"workload.size_function {entry!r}: {exc}; give an importable module:function "
@@ -72,10 +75,17 @@ def trial_points(spec: SweepSpec, trials: list[Trial]) -> list[TrialPoint]:
     return points
 
 
-def fit_and_pick(store: Store, sweep_name: str, n_bootstrap: int = 200) -> tuple[int, LargeRunPick]:
-    """Fit on every observed trial, pick for the spec's target, store the fit; returns (fit id, pick)."""
+def compute_pick(
+    store: Store,
+    sweep_name: str,
+    n_bootstrap: int = 200,
+    entrypoints: EntryPointPolicy = LOCAL,
+) -> tuple[int, LargeRunPick]:
+    """Fit on every observed trial and pick for the spec's target, writing nothing; returns
+    (number of points fitted, pick). Only the cost and size functions `entrypoints` allows
+    are imported."""
     sweep = store.require_sweep(sweep_name)
-    spec = SweepSpec.model_validate(sweep.spec)
+    spec = stored_spec(sweep.spec, sweep.name)
     trials = store.trials(sweep.id, with_curves=True)
     points = trial_points(spec, trials)
     if not any(p.loss is not None for p in points):
@@ -84,12 +94,24 @@ def fit_and_pick(store: Store, sweep_name: str, n_bootstrap: int = 200) -> tuple
         points,
         spec.space(),
         spec.target.flops,
-        cost_fn=load_price(spec),
-        size_fn=load_size(spec),
+        cost_fn=load_price(spec, entrypoints),
+        size_fn=load_size(spec, entrypoints),
         seed=spec.seed,
         n_bootstrap=n_bootstrap,
     )
-    fit = store.save_fit(sweep.id, "large_run_pick", len(points), pick.to_dict())
+    return len(points), pick
+
+
+def fit_and_pick(
+    store: Store,
+    sweep_name: str,
+    n_bootstrap: int = 200,
+    entrypoints: EntryPointPolicy = LOCAL,
+) -> tuple[int, LargeRunPick]:
+    """`compute_pick`, then the fit stored; returns (fit id, pick)."""
+    n_points, pick = compute_pick(store, sweep_name, n_bootstrap, entrypoints)
+    sweep = store.require_sweep(sweep_name)
+    fit = store.save_fit(sweep.id, "large_run_pick", n_points, pick.to_dict())
     return fit.id, pick
 
 
@@ -103,7 +125,7 @@ def export_sweep(
 ) -> list[Path]:
     """Pick the large run and write each export format to `out_dir` (and to the store)."""
     sweep = store.require_sweep(sweep_name)
-    spec = SweepSpec.model_validate(sweep.spec)
+    spec = stored_spec(sweep.spec, sweep.name)
     fit_id, pick = fit_and_pick(store, sweep_name)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []

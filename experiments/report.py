@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dashboards.frontier import plot_frontier
-from experiments.spec import SweepSpec
+from experiments.spec import stored_spec
 from experiments.store.models import Trial, TrialStatus
 from experiments.store.repository import Store
 
@@ -53,7 +53,7 @@ def trials_csv(trials: list[Trial]) -> str:
 def write_report(store: Store, sweep_name: str, out_dir: Path) -> list[Path]:
     """Frontier plot (PNG + SVG), trials.csv and trials.txt for one sweep."""
     sweep = store.require_sweep(sweep_name)
-    spec = SweepSpec.model_validate(sweep.spec)
+    spec = stored_spec(sweep.spec, sweep.name)
     trials = store.trials(sweep.id)
     ok = [
         t

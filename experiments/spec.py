@@ -6,22 +6,33 @@ fixes a typo in seconds instead of losing a trial to it.
 
 from __future__ import annotations
 
-import importlib
 import math
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from carbs.errors import SpecError
+from carbs.expressions import ExpressionError
 from carbs.space import Constraint, Param, SearchSpace
+from experiments import spec_checks
+from experiments.entrypoints import (
+    LOCAL,
+    MOE_COST,
+    MOE_WORKLOAD,
+    EntryPointPolicy,
+    EntryPointRefused,
+    check_form,
+    import_entrypoint,
+)
+from experiments.spec_yaml import MAX_BYTES, YamlRefused, decode_text, load_yaml
 
 DEFAULT_STORAGE = "sqlite:///carbs.db"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # no unknown keys; no inf/nan in any float field (an infinite bound or CPU count is a typo)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ParamSpec(_Strict):
@@ -35,7 +46,7 @@ class ParamSpec(_Strict):
         1.0, gt=0, description="linear kinds: value change per unit of search step"
     )
     integer: bool = False
-    multiple_of: int | None = Field(None, gt=0)
+    multiple_of: int | None = Field(None, gt=0, le=2**31)
     choices: list[Any] | None = None
     scales_cost: bool = False
 
@@ -44,6 +55,7 @@ class ParamSpec(_Strict):
         if self.kind == "categorical":
             if not self.choices:
                 raise ValueError("a categorical parameter needs a non-empty `choices` list")
+            spec_checks.check_choices(self.choices)
             if self.center is not None and self.center not in self.choices:
                 raise ValueError(f"center {self.center!r} is not one of choices {self.choices}")
             return self
@@ -55,10 +67,13 @@ class ParamSpec(_Strict):
             raise ValueError("a log parameter needs `min` > 0 (use kind: linear for signed values)")
         if self.kind == "logit" and not (0 < self.min and self.max < 1):
             raise ValueError("a logit parameter needs 0 < min < max < 1")
+        if self.choices is not None:
+            raise ValueError(f"`choices` is only for kind: categorical, not {self.kind}")
         if self.center is not None:
-            c = float(self.center)
-            if not self.min <= c <= self.max:
-                raise ValueError(f"center {c} is outside [min, max] = [{self.min}, {self.max}]")
+            spec_checks.check_center(self.center, self.min, self.max)
+        if self.integer or self.kind == "int" or self.multiple_of is not None:
+            spec_checks.check_integer_range(self.min, self.max, self.multiple_of)
+        spec_checks.check_basic_bounds(self.kind, *self.to_param("p").basic_bounds())
         return self
 
     def to_param(self, name: str) -> Param:
@@ -86,9 +101,9 @@ class WorkloadSpec(_Strict):
     kind: Literal["moe", "callable"] = "moe"
     function: str | None = Field(None, description="module:function, for kind: callable")
     fixed: dict[str, Any] = Field(
-        default_factory=dict, description="constants passed to every trial"
+        default_factory=dict, description="constants passed to every trial (plain data)"
     )
-    num_cpus: float = Field(1.0, gt=0)
+    num_cpus: float = Field(1.0, gt=0, le=1024)
     num_gpus: float | Literal["auto"] = Field(
         "auto", description="GPUs per trial; auto: 1 when the Ray cluster has a GPU, else 0"
     )
@@ -101,51 +116,54 @@ class WorkloadSpec(_Strict):
         "(e.g. models.accounting:active_params_for_params); the scaling fits take it as N "
         "instead of FLOPs / (6 tokens)",
     )
-    memory_gb: float | None = Field(None, gt=0)
-    timeout_s: float | None = Field(None, gt=0, description="per-trial wall-clock limit")
+    memory_gb: float | None = Field(None, gt=0, le=1e6)
+    timeout_s: float | None = Field(None, gt=0, le=1e8, description="per-trial wall-clock limit")
 
     @model_validator(mode="after")
     def _check_function(self) -> WorkloadSpec:
         if self.kind == "callable":
-            if not self.function or ":" not in self.function:
+            if not self.function:
                 raise ValueError("kind: callable needs `function: package.module:function_name`")
         elif self.function is not None:
             raise ValueError("`function` is only used with kind: callable")
         return self
 
+    @field_validator("function", "cost_function", "size_function")
+    @classmethod
+    def _entrypoint_form(cls, v: str | None) -> str | None:
+        return None if v is None else check_form(v)
+
+    @field_validator("fixed")
+    @classmethod
+    def _plain_fixed(cls, v: dict[str, Any]) -> dict[str, Any]:
+        spec_checks.check_plain_data(v, "fixed")
+        return v
+
     @field_validator("num_gpus")
     @classmethod
-    def _non_negative(cls, v: float | str) -> float | str:
-        if not isinstance(v, str) and v < 0:
-            raise ValueError("num_gpus must be >= 0 or 'auto'")
+    def _gpus_in_range(cls, v: float | str) -> float | str:
+        if not isinstance(v, str) and not (0 <= v <= 64):
+            raise ValueError("num_gpus must be between 0 and 64, or 'auto'")
         return v
 
     @property
     def cost_entrypoint(self) -> str | None:
         if self.cost_function:
             return self.cost_function
-        return "models.accounting:training_flops_for_params" if self.kind == "moe" else None
+        return MOE_COST if self.kind == "moe" else None
 
     @property
     def entrypoint(self) -> str:
-        return self.function if self.kind == "callable" else "models.workload:train_moe"
+        return self.function if self.kind == "callable" else MOE_WORKLOAD  # type: ignore[return-value]
 
-    def load(self) -> Any:
-        """Import the workload callable; raises ValueError naming what is missing."""
-        return import_callable(self.entrypoint)
-
-
-def import_callable(entrypoint: str) -> Any:
-    """Import `package.module:function`; ValueError says which part is missing."""
-    module_name, _, attr = entrypoint.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"cannot import module {module_name!r}: {exc}") from exc
-    fn = getattr(module, attr, None)
-    if not callable(fn):
-        raise ValueError(f"module {module_name!r} has no callable {attr!r}")
-    return fn
+    def entrypoints(self) -> list[tuple[str, str]]:
+        """(field path, entry point) of every callable this workload makes the system import."""
+        named = [
+            ("workload.function" if self.kind == "callable" else "workload.kind", self.entrypoint),
+            ("workload.cost_function", self.cost_entrypoint),
+            ("workload.size_function", self.size_function),
+        ]
+        return [(f, e) for f, e in named if e is not None]
 
 
 class ObjectiveSpec(_Strict):
@@ -154,15 +172,17 @@ class ObjectiveSpec(_Strict):
 
 
 class BudgetSpec(_Strict):
-    max_trials: int = Field(20, gt=0)
+    max_trials: int = Field(20, gt=0, le=1_000_000)
     max_total_cost: float | None = Field(
         None, gt=0, description="total training FLOPs of all trials"
     )
     max_cost_per_trial: float | None = Field(
         None, gt=0, description="FLOPs; costlier suggestions are masked"
     )
-    parallel_trials: int = Field(2, gt=0)
-    max_retries: int = Field(2, ge=0, description="retries of infrastructure failures per trial")
+    parallel_trials: int = Field(2, gt=0, le=10_000)
+    max_retries: int = Field(
+        2, ge=0, le=100, description="retries of infrastructure failures per trial"
+    )
 
 
 class TargetSpec(_Strict):
@@ -182,6 +202,7 @@ class OptimizerSpec(_Strict):
             raise ValueError(
                 f"name: unknown optimizer {name!r}; choose one of {registry.available()}"
             )
+        spec_checks.check_plain_data(self.settings, "settings")
         if name == "carbs" and self.settings:
             from carbs.bayes.settings import CarbsSettings  # imports BoTorch: only when needed
 
@@ -190,7 +211,14 @@ class OptimizerSpec(_Strict):
                     {k: v for k, v in self.settings.items() if k != "max_cost"}
                 )
             except (TypeError, ValueError) as exc:
-                raise ValueError(str(exc).removeprefix("optimizer settings: ")) from exc
+                rest = str(exc).removeprefix("optimizer settings: ")
+                head, sep, _ = rest.partition(": ")
+                named = sep and " " not in head  # "key: message" names the setting
+                raise ValueError(f"settings.{rest}" if named else f"settings: {rest}") from exc
+        elif self.settings:
+            unknown = sorted(k for k in self.settings if not registry.accepts(name, k))
+            if unknown:
+                raise ValueError(f"settings: optimizer {name!r} takes no setting(s) {unknown}")
         return self
 
 
@@ -198,13 +226,13 @@ class SweepSpec(_Strict):
     """A whole sweep definition."""
 
     name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-    description: str = ""
-    seed: int = 0
-    storage: str = DEFAULT_STORAGE
+    description: str = Field("", max_length=10_000)
+    seed: int = Field(0, ge=0, lt=2**32, description="0 <= seed < 2**32")
+    storage: str = Field(DEFAULT_STORAGE, max_length=2_000)
     objective: ObjectiveSpec = Field(default_factory=ObjectiveSpec)
     workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
-    search_space: dict[str, ParamSpec]
-    constraints: list[str] = Field(default_factory=list)
+    search_space: dict[str, ParamSpec] = Field(..., max_length=64)
+    constraints: list[str] = Field(default_factory=list, max_length=64)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     target: TargetSpec
     optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
@@ -214,13 +242,22 @@ class SweepSpec(_Strict):
     def _non_empty(cls, v: dict[str, ParamSpec]) -> dict[str, ParamSpec]:
         if not v:
             raise ValueError("search_space needs at least one parameter")
+        for name in v:
+            if not spec_checks.KEY_RE.match(name):
+                raise ValueError(
+                    f"parameter name {name!r} must be a name (letters, digits and _, "
+                    "starting with a letter)"
+                )
         return v
 
     @field_validator("constraints")
     @classmethod
     def _parse_constraints(cls, v: list[str]) -> list[str]:
-        for expr in v:
-            Constraint(expr)  # raises ValueError with the reason
+        for i, expr in enumerate(v):
+            try:
+                Constraint(expr)
+            except ExpressionError as exc:
+                raise ValueError(f"constraints.{i}: {exc}") from exc
         return v
 
     @model_validator(mode="after")
@@ -242,7 +279,23 @@ class SweepSpec(_Strict):
             raise ValueError("search_space: mark at least one parameter with `scales_cost: true`")
         if not math.isfinite(self.target.flops):
             raise ValueError("target.flops: must be finite")
+        self._check_constraints_evaluate()
         return self
+
+    def _check_constraints_evaluate(self) -> None:
+        """Each constraint must evaluate (to anything) at the search centre: a comparison of a
+        string with a number, or a division by zero there, is a typo to fix now, not a sweep
+        whose every suggestion is silently infeasible."""
+        space = self.space()
+        env = space.full(space.center())
+        for i, c in enumerate(space.constraints):
+            try:
+                c.value(env)
+            except ExpressionError as exc:
+                raise ValueError(
+                    f"constraints.{i}: {c.expr!r} cannot be evaluated at the search centre "
+                    f"({exc}); fix the expression or the parameters' `center`"
+                ) from exc
 
     def space(self) -> SearchSpace:
         params = tuple(p.to_param(n) for n, p in self.search_space.items())
@@ -250,46 +303,79 @@ class SweepSpec(_Strict):
         return SearchSpace(params=params, constraints=cons, fixed=dict(self.workload.fixed))
 
 
-def _format_errors(source: str, exc: ValidationError) -> str:
-    lines = [f"{source}: invalid sweep definition ({exc.error_count()} problem(s)):"]
+def problems(exc: ValidationError) -> list[tuple[str, str]]:
+    """(dotted field path, message) per problem. Model-level checks name the field they are
+    about as "field.path: message"; that path is joined onto where pydantic found it."""
+    out = []
     for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"])
+        loc = [str(p) for p in err["loc"]]
         msg = err["msg"].removeprefix("Value error, ")
         head, sep, rest = msg.partition(": ")
         if sep and head and " " not in head and head[0].isalpha():
-            # model-level checks name the field they are about: "field.path: message"
-            path, msg = (f"{path}.{head}" if path else head), rest
-        path = path or "(top level)"
-        lines.append(f"  - {path}: {msg}")
+            first = head.split(".")[0]
+            if loc and loc[-1] == first:
+                loc = loc[:-1]
+            loc, msg = loc + head.split("."), rest
+        out.append((".".join(loc) or "(top level)", msg))
+    return out
+
+
+def _format_errors(source: str, exc: ValidationError) -> str:
+    lines = [f"{source}: invalid sweep definition ({exc.error_count()} problem(s)):"]
+    lines += [f"  - {path}: {msg}" for path, msg in problems(exc)]
     return "\n".join(lines)
 
 
-def parse_spec(text: str, source: str = "<string>") -> SweepSpec:
-    """Parse and validate YAML text. Raises SpecError naming source, field path and fix."""
+def parse_spec(
+    text: str | bytes, source: str = "<string>", entrypoints: EntryPointPolicy = LOCAL
+) -> SweepSpec:
+    """Parse and validate YAML text. Raises SpecError naming source, field path and fix.
+
+    `entrypoints` decides which callables the spec may name: on your own machine (`LOCAL`) any
+    importable one, and each is imported now so a typo fails before anything runs; in the
+    service, only the operator's allow-list, checked without importing anything."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{source}: not valid YAML: {exc}") from exc
+        data = load_yaml(decode_text(text))
+    except YamlRefused as exc:
+        raise SpecError(f"{source}: {exc}") from exc
     if not isinstance(data, dict):
         raise SpecError(f"{source}: expected a mapping of sweep fields at the top level")
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as exc:
         raise SpecError(_format_errors(source, exc)) from exc
-    if spec.workload.kind == "callable":
-        try:
-            spec.workload.load()
-        except ValueError as exc:
-            raise SpecError(f"{source}: workload.function: {exc}") from exc
-    if spec.workload.size_function is not None:
-        try:
-            import_callable(spec.workload.size_function)
-        except ValueError as exc:
-            raise SpecError(
-                f"{source}: workload.size_function: {exc}; give module:function or remove it "
-                "(N is then FLOPs / (6 tokens))"
-            ) from exc
+    except (TypeError, ArithmeticError, RecursionError) as exc:  # a checker met an odd value
+        raise SpecError(f"{source}: invalid sweep definition: {type(exc).__name__}: {exc}") from exc
+    check_entrypoints(spec, entrypoints, source)
     return spec
+
+
+def stored_spec(data: Any, name: str = "sweep") -> SweepSpec:
+    """A spec as stored with a sweep, validated again by today's rules; SpecError when it no
+    longer passes (a row written by an older version), naming the sweep and the fix."""
+    try:
+        return SweepSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(
+            _format_errors(f"sweep {name!r} (stored definition; resubmit it corrected)", exc)
+        ) from exc
+
+
+def check_entrypoints(spec: SweepSpec, policy: EntryPointPolicy, source: str) -> None:
+    """Every callable the spec names is allowed by `policy` (and imports, where it trusts all)."""
+    for field, entry in spec.workload.entrypoints():
+        try:
+            if policy.trusts_all:
+                import_entrypoint(entry)
+            else:
+                policy.check(entry)
+        except EntryPointRefused as exc:
+            hint = (
+                "; give module:function or remove it (N is then FLOPs / (6 tokens))"
+                if field == "workload.size_function"
+                else ""
+            )
+            raise SpecError(f"{source}: {field}: {exc}{hint}") from exc
 
 
 def load_spec(path: str | Path) -> SweepSpec:
@@ -297,4 +383,16 @@ def load_spec(path: str | Path) -> SweepSpec:
     p = Path(path)
     if not p.is_file():
         raise SpecError(f"{p}: no such sweep file")
-    return parse_spec(p.read_text(), source=str(p))
+    return parse_spec(read_spec_text(p), source=str(p))
+
+
+def read_spec_text(path: Path) -> str:
+    """A sweep file's text (UTF-8, bounded in size); SpecError names the file otherwise."""
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_BYTES + 1)
+        return decode_text(raw)
+    except YamlRefused as exc:
+        raise SpecError(f"{path}: {exc}") from exc
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read the sweep file: {exc.strerror or exc}") from exc

@@ -18,7 +18,7 @@ from experiments.dispatch.allocate import allocate_trials
 from experiments.dispatch.heartbeat import LeaseKeeper, default_lease_s, driver_id
 from experiments.dispatch.outcome import TrialOutcome
 from experiments.dispatch.recorder import OutcomeRecorder, load_price
-from experiments.spec import SweepSpec
+from experiments.spec import stored_spec
 from experiments.store.repository import Store, SweepStatus
 
 
@@ -39,7 +39,7 @@ class AskTellClient:
         self.store = store
         sweep = store.require_sweep(sweep_name)
         self.sweep_id = sweep.id
-        self.spec = SweepSpec.model_validate(sweep.spec)
+        self.spec = stored_spec(sweep.spec, sweep.name)
         self.worker = worker or driver_id()
         self.lease_s = float(lease_s or default_lease_s())
         self.recorder = OutcomeRecorder(self.spec, store, self.worker, load_price(self.spec))

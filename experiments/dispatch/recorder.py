@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from experiments.dispatch.outcome import TrialOutcome
-from experiments.spec import SweepSpec, import_callable
+from experiments.entrypoints import LOCAL, EntryPointPolicy
+from experiments.spec import SweepSpec
 from experiments.store.models import Trial, TrialStatus
 from experiments.store.repository import Store
 
@@ -130,13 +131,14 @@ class OutcomeRecorder:
             )
 
 
-def load_price(spec: SweepSpec) -> PriceFn | None:
-    """The spec's price function (FLOPs of a config before it runs), or None."""
+def load_price(spec: SweepSpec, entrypoints: EntryPointPolicy = LOCAL) -> PriceFn | None:
+    """The spec's price function (FLOPs of a config before it runs), or None; only an entry
+    point `entrypoints` allows is imported."""
     entry = spec.workload.cost_entrypoint
     if entry is None:
         return None
     try:
-        return import_callable(entry)
+        return entrypoints.resolve(entry)
     except ValueError as exc:
         log.warning("no price function (%s): per-trial cost limits are checked after the fact", exc)
         return None

@@ -33,7 +33,7 @@ def execute_trial(
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run one workload call and return a plain dict (see `TrialOutcome`)."""
-    from experiments.spec import import_callable  # light import; keeps worker start-up small
+    from experiments.entrypoints import import_entrypoint  # light; keeps worker start-up small
 
     curve: list[dict[str, Any]] = []
     ctx = TrialContext(
@@ -42,7 +42,7 @@ def execute_trial(
     started = time.perf_counter()
     base = {"trial_id": trial_id, "worker": _worker_name(), "curve": curve}
     try:
-        fn = import_callable(entrypoint)
+        fn = import_entrypoint(entrypoint)
         wants_ctx = len(inspect.signature(fn).parameters) >= 2
         result = fn(dict(params), ctx) if wants_ctx else fn(dict(params))
         loss, cost = _read_result(result)
