@@ -13,7 +13,10 @@ import time
 import warnings
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from carbs.errors import SpecError
+from experiments.store.engine import StoreUnavailable, describe_store_error
 
 DEFAULT_OUT = Path("runs")
 
@@ -59,7 +62,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(
-        f"sweep {spec.name!r}: storage {spec.storage}; starting Ray "
+        f"sweep {spec.name!r}: storage {store.safe_url}; starting Ray "
         f"({'cluster at ' + args.address if args.address else 'local'})",
         flush=True,
     )
@@ -114,10 +117,10 @@ def _report_and_export(store, name: str, out: Path) -> None:  # type: ignore[no-
 def cmd_status(args: argparse.Namespace) -> int:
     from experiments.store.repository import Store
 
-    store = Store(_storage(args))
+    store = Store(_storage(args), create=False)
     sweeps = [store.require_sweep(args.sweep)] if args.sweep else store.list_sweeps()
     if not sweeps:
-        print(f"no sweeps in {store.url}")
+        print(f"no sweeps in {store.safe_url}")
     for sw in sweeps:
         counts = store.status_counts(sw.id)
         ok = [t.loss for t in store.trials(sw.id, statuses=["succeeded"]) if t.loss is not None]
@@ -131,7 +134,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from experiments.report import format_table, write_report
     from experiments.store.repository import Store
 
-    store = Store(_storage(args))
+    store = Store(_storage(args), create=False)
     sweep = store.require_sweep(args.sweep)
     print(format_table(store.trials(sweep.id)))
     for p in write_report(store, args.sweep, Path(args.out) / args.sweep):
@@ -139,10 +142,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         from dashboards.scaling_plots import plot_scaling
         from experiments.large_run import fit_and_pick, trial_points
-        from experiments.spec import SweepSpec
+        from experiments.spec import stored_spec
 
         _, pick = fit_and_pick(store, args.sweep)
-        spec = SweepSpec.model_validate(sweep.spec)
+        spec = stored_spec(sweep.spec, sweep.name)
         points = trial_points(spec, store.trials(sweep.id, with_curves=True))
         for p in plot_scaling(points, pick, Path(args.out) / args.sweep):
             print(f"wrote {p}")
@@ -155,7 +158,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from experiments.large_run import export_sweep
     from experiments.store.repository import Store
 
-    store = Store(_storage(args))
+    store = Store(_storage(args), create=False)
     formats = [args.format] if args.format else None
     for p in export_sweep(store, args.sweep, Path(args.out) / args.sweep, formats):
         print(f"wrote {p}")
@@ -220,6 +223,19 @@ def main(argv: list[str] | None = None) -> int:
     except LookupError as exc:
         print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
+    except StoreUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except SQLAlchemyError as exc:  # the store failed mid-command, after the retry window
+        print(f"error: {describe_store_error(exc, _storage_or_default(args))}", file=sys.stderr)
+        return 3
+
+
+def _storage_or_default(args: argparse.Namespace) -> str:
+    try:
+        return _storage(args)
+    except SpecError:
+        return "(the sweep file's storage)"
 
 
 if __name__ == "__main__":

@@ -12,18 +12,66 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
+from experiments.redact import redact_text
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+CONNECT_TIMEOUT_S = 10  # one PostgreSQL connection attempt; the retry window adds the rest
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine; for SQLite, create the parent folder and enable WAL + busy timeout."""
-    parsed = make_url(url)
+class StoreUnavailable(RuntimeError):
+    """The store cannot be opened or used; the message is one line with what and the fix."""
+
+
+def parse_store_url(url: str) -> URL:
+    """The SQLAlchemy URL, or StoreUnavailable naming the expected form."""
+    try:
+        return make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise StoreUnavailable(
+            f"{redact_text(url)!r} is not a database URL; write e.g. sqlite:///carbs.db or "
+            "postgresql+psycopg://user@host:5432/db"
+        ) from exc
+
+
+def sqlite_path(parsed: URL) -> Path | None:
+    """The file of a SQLite URL (None: in memory, or not SQLite)."""
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    if parsed.database == ":memory:" or parsed.database.startswith("file::memory:"):
+        return None
+    return Path(parsed.database).expanduser()
+
+
+def make_engine(url: str, *, create: bool = True) -> Engine:
+    """Create an engine; for SQLite, enable WAL + busy timeout and (with `create`) make the
+    parent folder. Without `create` a missing SQLite file is StoreUnavailable: a read-only
+    command must not leave an empty database (and folders) behind."""
+    parsed = parse_store_url(url)
+    path = sqlite_path(parsed)
+    if path is not None and not path.is_file():
+        if not create:
+            raise StoreUnavailable(
+                f"no store at {path}: nothing has run with this storage yet; run a sweep "
+                "first (`carbs run SPEC.yaml`) or pass --storage URL"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return _create(url, parsed)
+    except (NoSuchModuleError, ModuleNotFoundError, ImportError) as exc:
+        backend = parsed.get_backend_name()
+        raise StoreUnavailable(
+            f"no database driver for {parsed.drivername!r} ({exc}); install it (for "
+            f"PostgreSQL: pip install 'psycopg[binary]') or use sqlite:/// or "
+            f"postgresql+psycopg:// (got a {backend} URL)"
+        ) from exc
+
+
+def _create(url: str, parsed: URL) -> Engine:
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -36,7 +84,62 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    connect_args = (
+        {"connect_timeout": CONNECT_TIMEOUT_S} if parsed.get_backend_name() == "postgresql" else {}
+    )
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+
+def describe_store_error(exc: BaseException, url: str) -> str:
+    """One line for a database error: what happened to which store (no password), and the fix."""
+    where = redact_text(url)
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc)
+    low = text.lower()
+    first = text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
+    rules = (
+        (
+            ("database is locked", "database table is locked"),
+            f"the store {where} stayed locked by another process; wait for it, or stop it",
+        ),
+        (
+            ("file is not a database", "malformed"),
+            f"{where} is not a readable SQLite database (corrupted, or another kind of file); "
+            "move it aside to start afresh, or point --storage at the right file",
+        ),
+        (
+            ("unable to open database file",),
+            f"cannot open {where}: check the path and its permissions",
+        ),
+        (
+            (
+                "could not translate host name",
+                "name or service not known",
+                "nodename nor servname",
+                "temporary failure in name resolution",
+            ),
+            f"cannot resolve the host of {where}; check the host name in the URL",
+        ),
+        (
+            ("password authentication failed", "no password supplied"),
+            f"the database server refused the login of {where}; check user and password",
+        ),
+        (("does not exist",), f"{first} ({where}); create it or fix the URL"),
+        (
+            (
+                "connection refused",
+                "could not connect",
+                "connection failed",
+                "timeout expired",
+                "timed out",
+            ),
+            f"no database server answers at {where}; is it running, and are host and port right?",
+        ),
+    )
+    for fragments, message in rules:
+        if any(f in low for f in fragments):
+            return message
+    return f"the store {where} failed: {type(exc).__name__}: {first}"
 
 
 def alembic_config() -> Config:
@@ -53,9 +156,11 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-def open_sessionmaker(url: str, *, upgrade: bool = True) -> sessionmaker[Session]:
+def open_sessionmaker(
+    url: str, *, upgrade: bool = True, create: bool = True
+) -> sessionmaker[Session]:
     """Engine + migrations + a session factory, in one call."""
-    engine = make_engine(url)
+    engine = make_engine(url, create=create)
     if upgrade:
         migrate(engine)
     return sessionmaker(engine, expire_on_commit=False)

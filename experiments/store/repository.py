@@ -7,15 +7,17 @@ two calls never leaves a half-written trial.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from experiments.store.engine import open_sessionmaker
+from experiments.redact import redact_data, redact_text
+from experiments.store.engine import StoreUnavailable, describe_store_error, open_sessionmaker
 from experiments.store.leases import LeaseQueries, lock_sweep
 from experiments.store.lifecycle import SweepLifecycleQueries
 from experiments.store.models import Export, Fit, MetricPoint, Sweep, Trial, TrialStatus, utcnow
@@ -29,6 +31,7 @@ from experiments.store.transient import (
 
 __all__ = ["Store", "SweepConflict", "SweepStatus"]
 
+OPEN_RETRY_S = 10.0  # opening: long enough for a server restart, short enough for a typo
 CURVE_FIELDS = ("tokens", "flops", "train_loss", "val_loss")
 
 
@@ -39,13 +42,25 @@ class SweepConflict(ValueError):
 class Store(LeaseQueries, SweepLifecycleQueries):
     """All reads and writes of sweeps, trials, curves, fits and exports."""
 
-    def __init__(self, url: str, retry_s: float = DEFAULT_RETRY_S) -> None:
-        """`retry_s`: how long each call keeps retrying through a database blip."""
+    def __init__(self, url: str, retry_s: float = DEFAULT_RETRY_S, *, create: bool = True) -> None:
+        """`retry_s`: how long each call keeps retrying through a database blip. Opening
+        retries for at most `OPEN_RETRY_S` (a mistyped URL fails in seconds, not a minute) and
+        fails with StoreUnavailable, one line naming the store and the fix. `create=False`
+        (read-only commands) refuses a SQLite file that does not exist instead of making one."""
         self.url = url
+        self.safe_url = redact_text(url)  # for messages: never the password
         self.retry_s = retry_s
-        self._sessions: sessionmaker[Session] = call_with_retry(
-            lambda: _open_with_migration_retry(url), retry_s=retry_s, what="opening the store"
-        )
+        try:
+            self._sessions: sessionmaker[Session] = call_with_retry(
+                lambda: _open_with_migration_retry(url, create),
+                retry_s=min(retry_s, OPEN_RETRY_S),
+                what="opening the store",
+                level=logging.INFO,  # the outcome is one line either way
+            )
+        except StoreUnavailable:
+            raise
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable(describe_store_error(exc, url)) from exc
 
     def session(self) -> Session:
         return self._sessions()
@@ -60,7 +75,9 @@ class Store(LeaseQueries, SweepLifecycleQueries):
     ) -> tuple[Sweep, bool]:
         """Return (sweep, created). An existing sweep must have the same search space and
         workload, else resuming would mix incomparable trials. Two drivers creating the same
-        sweep at once both end up with the one row."""
+        sweep at once both end up with the one row. Credentials in the spec (a storage URL's
+        password) are redacted before it is stored: every reader of the sweep sees it."""
+        spec, spec_yaml = redact_data(dict(spec)), redact_text(spec_yaml)
         try:
             return self._get_or_create_sweep(name, spec, spec_yaml, owner)
         except IntegrityError:  # another process inserted the name first: use its row
@@ -75,7 +92,7 @@ class Store(LeaseQueries, SweepLifecycleQueries):
                 for key in ("search_space", "constraints", "workload"):
                     if sweep.spec.get(key) != spec.get(key):
                         raise SweepConflict(
-                            f"sweep {name!r} already exists in {self.url} with a different "
+                            f"sweep {name!r} already exists in {self.safe_url} with a different "
                             f"`{key}`; give the new sweep another `name` to start afresh, or "
                             f"restore the old `{key}` to resume it"
                         )
@@ -102,7 +119,7 @@ class Store(LeaseQueries, SweepLifecycleQueries):
         sweep = self.get_sweep(name)
         if sweep is None:
             known = ", ".join(sw.name for sw in self.list_sweeps()) or "none"
-            raise LookupError(f"no sweep named {name!r} in {self.url} (sweeps there: {known})")
+            raise LookupError(f"no sweep named {name!r} in {self.safe_url} (sweeps there: {known})")
         return sweep
 
     @retrying
@@ -358,15 +375,15 @@ def _insert_curve(s: Session, trial_id: int, points: Sequence[Mapping[str, Any]]
     return added
 
 
-def _open_with_migration_retry(url: str) -> sessionmaker[Session]:
+def _open_with_migration_retry(url: str, create: bool) -> sessionmaker[Session]:
     """Two processes opening a fresh database at once may race on creating the tables; the
     loser's second try finds the schema at head and does nothing."""
     try:
-        return open_sessionmaker(url)
+        return open_sessionmaker(url, create=create)
     except DBAPIError as exc:
         if is_transient(exc):
             raise
-        return open_sessionmaker(url)
+        return open_sessionmaker(url, create=create)
 
 
 def _num(v: Any) -> float | None:

@@ -41,6 +41,20 @@ _TRANSIENT_TEXT = (
     "connection reset",
     "broken pipe",
 )
+# Fragments that mean a retry cannot help, though the driver words them like a connection
+# failure ("connection failed: could not translate host name"): fail at once, saying which.
+_PERMANENT_TEXT = (
+    "could not translate host name",
+    "name or service not known",
+    "nodename nor servname",
+    "temporary failure in name resolution",
+    "password authentication failed",
+    "no password supplied",
+    "does not exist",
+    "file is not a database",
+    "malformed",
+    "unable to open database file",
+)
 # PostgreSQL SQLSTATE classes that are safe to retry: connection exceptions, operator
 # intervention (shutdown, restart), and transaction rollbacks (deadlock, serialization).
 _TRANSIENT_SQLSTATE = ("08", "57P", "40")
@@ -48,11 +62,13 @@ _TRANSIENT_SQLSTATE = ("08", "57P", "40")
 
 def is_transient(exc: BaseException) -> bool:
     """True for errors a retry of the same unit of work can fix."""
+    orig = getattr(exc, "orig", None)
+    if any(f in str(orig if orig is not None else exc).lower() for f in _PERMANENT_TEXT):
+        return False
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     if not isinstance(exc, OperationalError | InterfaceError):
         return False
-    orig = getattr(exc, "orig", None)
     sqlstate = getattr(orig, "sqlstate", None)
     if sqlstate:
         return str(sqlstate).startswith(_TRANSIENT_SQLSTATE)
@@ -61,9 +77,14 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def call_with_retry(
-    fn: Callable[[], R], *, retry_s: float = DEFAULT_RETRY_S, what: str = "store call"
+    fn: Callable[[], R],
+    *,
+    retry_s: float = DEFAULT_RETRY_S,
+    what: str = "store call",
+    level: int = logging.WARNING,
 ) -> R:
-    """Run `fn`, retrying transient database errors with backoff for up to `retry_s` seconds."""
+    """Run `fn`, retrying transient database errors with backoff for up to `retry_s` seconds;
+    each retry is logged at `level`."""
     deadline = time.monotonic() + retry_s
     delay = 0.05
     attempt = 0
@@ -74,7 +95,8 @@ def call_with_retry(
             attempt += 1
             if not is_transient(exc) or time.monotonic() + delay > deadline:
                 raise
-            log.warning(
+            log.log(
+                level,
                 "%s failed (%s: %s); retry %d in %.2f s",
                 what,
                 type(exc).__name__,

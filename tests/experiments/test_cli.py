@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from experiments.cli import main
+from experiments.store.repository import Store
 
 SWEEPS = Path(__file__).resolve().parents[2] / "experiments" / "sweeps"
 
@@ -28,7 +29,7 @@ def _spec_file(tmp_path: Path, source: str, **changes: object) -> Path:
 
 @pytest.mark.slow
 def test_toy_sweep_run_status_report_export(
-    ray_local: None, tmp_path: Path, capsys, monkeypatch
+    ray_local: str, tmp_path: Path, capsys, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.chdir(tmp_path)
     db = f"sqlite:///{tmp_path / 'cli.db'}"
@@ -55,6 +56,7 @@ def test_toy_sweep_run_status_report_export(
 
 def test_unknown_sweep_and_bad_spec_exit_2_with_a_message(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     db = f"sqlite:///{tmp_path / 'empty.db'}"
+    Store(db).dispose()  # an existing, empty store
     assert main(["export", "nope", "--storage", db]) == 2
     assert "no sweep named 'nope'" in capsys.readouterr().err
     bad = tmp_path / "bad.yaml"
@@ -68,7 +70,7 @@ def test_unknown_sweep_and_bad_spec_exit_2_with_a_message(tmp_path: Path, capsys
 
 @pytest.mark.slow
 def test_tiny_moe_sweep_trains_for_real_and_exports_hf_config(
-    ray_local: None, tmp_path: Path, monkeypatch
+    ray_local: str, tmp_path: Path, monkeypatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     db = f"sqlite:///{tmp_path / 'moe.db'}"
