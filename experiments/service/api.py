@@ -19,7 +19,7 @@ from experiments.service import artifacts, queries
 from experiments.service.auth import Principal
 from experiments.service.context import Ctx, ServiceContext, User, require_owner, require_sweep
 from experiments.service.scheduler import ACTIVE
-from experiments.spec import parse_spec
+from experiments.spec import parse_spec, problems
 from experiments.store.repository import SweepConflict
 
 router = APIRouter(prefix="/api")
@@ -74,13 +74,7 @@ def spec_problems(exc: SpecError) -> list[SpecProblem]:
     """One entry per problem, from the pydantic errors behind a SpecError when there are any."""
     cause = exc.__cause__
     if isinstance(cause, ValidationError):
-        return [
-            SpecProblem(
-                field=".".join(str(p) for p in e["loc"]) or "(top level)",
-                message=e["msg"].removeprefix("Value error, "),
-            )
-            for e in cause.errors()
-        ]
+        return [SpecProblem(field=f, message=m) for f, m in problems(cause)]
     text = str(exc)
     _, _, rest = text.partition(": ")
     head, sep, tail = rest.partition(": ")
@@ -92,14 +86,15 @@ def spec_problems(exc: SpecError) -> list[SpecProblem]:
 # --- submit and cancel -----------------------------------------------------------------------
 def _submit(ctx: ServiceContext, who: Principal, text: str, source: str) -> SubmitResponse:
     try:
-        spec = parse_spec(text, source=source)
+        spec = parse_spec(text, source=source, entrypoints=ctx.settings.entrypoints)
     except SpecError as exc:
         body = SpecErrorBody(message=str(exc), errors=spec_problems(exc))
         raise HTTPException(422, body.model_dump()) from exc
     note = None
     if spec.storage != ctx.store.url:
         note = "the spec's `storage` is ignored: the service keeps every sweep in its own store"
-        spec = spec.model_copy(update={"storage": ctx.store.url})
+    # what is stored names the service's store without its credentials (the store redacts too)
+    spec = spec.model_copy(update={"storage": ctx.store.safe_url})
     existing = ctx.store.get_sweep(spec.name)
     if existing is not None:
         require_owner(who, existing)
@@ -180,7 +175,7 @@ def whoami(who: User) -> dict[str, Any]:
 # --- reading ---------------------------------------------------------------------------------
 @router.get("/health")
 def health(ctx: Ctx) -> dict[str, Any]:
-    return {"ok": True, "running": ctx.scheduler.running()}
+    return {"ok": True, "running": ctx.scheduler.running(), "ray": ctx.scheduler.ray_status()}
 
 
 @router.get("/sweeps")
@@ -253,7 +248,7 @@ def scaling_plot_list(ctx: Ctx, name: SweepName) -> dict[str, Any]:
     """Names of the scaling-law figures of the current fit (fits first when stale)."""
     sweep = require_sweep(ctx, name)
     try:
-        paths = artifacts.scaling_plots(ctx.store, sweep, ctx.cache_dir, ctx.settings.fit_bootstrap)
+        paths = artifacts.scaling_plots(ctx.store, sweep, ctx.cache_dir, ctx.picks)
     except artifacts.FitUnavailable as exc:
         raise _unavailable(exc) from exc
     stems = sorted({p.stem for p in paths})
@@ -283,7 +278,7 @@ def scaling_plot(
     """One scaling-law figure: frontier with extrapolation band, the laws, the backtest."""
     sweep = require_sweep(ctx, name)
     try:
-        paths = artifacts.scaling_plots(ctx.store, sweep, ctx.cache_dir, ctx.settings.fit_bootstrap)
+        paths = artifacts.scaling_plots(ctx.store, sweep, ctx.cache_dir, ctx.picks)
     except artifacts.FitUnavailable as exc:
         raise _unavailable(exc) from exc
     match: list[FsPath] = [p for p in paths if p.stem == plot and p.suffix == f".{fmt}"]
@@ -299,7 +294,7 @@ def get_fit(ctx: Ctx, name: SweepName) -> dict[str, Any]:
     """The large-run pick and every scaling-law fit behind it (fits first when stale)."""
     sweep = require_sweep(ctx, name)
     try:
-        fit_id, pick = artifacts.current_pick(ctx.store, sweep, ctx.settings.fit_bootstrap)
+        fit_id, pick = artifacts.current_pick(ctx.store, sweep, ctx.picks)
     except artifacts.FitUnavailable as exc:
         raise _unavailable(exc) from exc
     return {"fit_id": fit_id, **pick.to_dict()}
@@ -320,7 +315,7 @@ def predict(
     if not flops or len(flops) > 100:
         raise HTTPException(422, "give between 1 and 100 `flops` values")
     try:
-        _, pick = artifacts.current_pick(ctx.store, sweep, ctx.settings.fit_bootstrap)
+        _, pick = artifacts.current_pick(ctx.store, sweep, ctx.picks)
         predictions = artifacts.predict(pick, flops)
     except artifacts.FitUnavailable as exc:
         raise _unavailable(exc) from exc
@@ -373,7 +368,7 @@ def download_export(ctx: Ctx, name: SweepName, fmt: ExportFormat) -> PlainTextRe
             422, f"format {fmt!r} needs the built-in MoE workload; this sweep offers {allowed}"
         )
     try:
-        exp = artifacts.get_export(ctx.store, sweep, fmt, ctx.settings.fit_bootstrap)
+        exp = artifacts.get_export(ctx.store, sweep, fmt, ctx.picks)
     except artifacts.FitUnavailable as exc:
         raise _unavailable(exc) from exc
     return _attachment(exp.content, fmt, name)

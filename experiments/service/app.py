@@ -10,11 +10,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from carbs.errors import SpecError
 from experiments.service import api, web
-from experiments.service.context import ServiceContext, ServiceSettings
+from experiments.service.context import ServiceContext, ServiceSettings, authenticate
+from experiments.service.guard import RequestGuard
+from experiments.store.engine import StoreUnavailable
 
 
 def create_app(settings: ServiceSettings) -> FastAPI:
@@ -49,4 +53,16 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.include_router(api.router)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=str(web.STATIC_DIR)), name="static")
+    app.add_middleware(RequestGuard, authenticate=authenticate)
+    app.add_exception_handler(SpecError, _stored_spec_invalid)
+    app.add_exception_handler(StoreUnavailable, _store_unavailable)
     return app
+
+
+async def _stored_spec_invalid(request: Request, exc: Exception) -> JSONResponse:
+    """A sweep stored by an older version whose definition today's rules refuse."""
+    return JSONResponse({"detail": str(exc)}, status_code=409)
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": f"the store is unavailable: {exc}"}, status_code=503)

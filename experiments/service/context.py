@@ -14,7 +14,10 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from experiments.entrypoints import SERVICE, EntryPointPolicy
+from experiments.service.artifacts import PickCache
 from experiments.service.auth import Principal, verify_token
+from experiments.service.guard import PRINCIPAL_KEY
 from experiments.service.scheduler import Scheduler
 from experiments.store.models import Sweep
 from experiments.store.repository import Store
@@ -22,14 +25,17 @@ from experiments.store.repository import Store
 
 @dataclass
 class ServiceSettings:
-    """How `carbs serve` runs: which database, which Ray, how many sweeps at once."""
+    """How `carbs serve` runs: which database, which Ray, how many sweeps at once, and which
+    workload, cost and size entry points submitted specs may name (`entrypoints`)."""
 
     storage: str
-    ray_address: str | None = None
+    ray_address: str | None = None  # None: the service starts and owns a local Ray
     max_running: int = 2
     run_scheduler: bool = True
-    cache_dir: Path | None = None  # rendered plots; a temporary folder when None
+    cache_dir: Path | None = None  # rendered plots and driver logs; a temp folder when None
     fit_bootstrap: int = 200
+    entrypoints: EntryPointPolicy = SERVICE
+    ray_num_cpus: int | None = None  # CPUs of the local Ray (default: all of the machine's)
 
 
 @dataclass
@@ -38,14 +44,12 @@ class ServiceContext:
     store: Store
     scheduler: Scheduler
     cache_dir: Path
+    picks: PickCache
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, settings: ServiceSettings) -> ServiceContext:
         store = Store(settings.storage)
-        scheduler = Scheduler(
-            store, ray_address=settings.ray_address, max_running=settings.max_running
-        )
         tmp = None
         if settings.cache_dir is None:
             tmp = tempfile.TemporaryDirectory(prefix="carbs-service-")
@@ -53,13 +57,28 @@ class ServiceContext:
         else:
             cache = settings.cache_dir
             cache.mkdir(parents=True, exist_ok=True)
-        return cls(settings, store, scheduler, cache, tmp)
+        scheduler = Scheduler(
+            store,
+            ray_address=settings.ray_address,
+            max_running=settings.max_running,
+            entrypoints=settings.entrypoints,
+            log_dir=cache / "logs",
+            ray_num_cpus=settings.ray_num_cpus,
+        )
+        picks = PickCache(settings.entrypoints, settings.fit_bootstrap)
+        return cls(settings, store, scheduler, cache, picks, tmp)
 
     def close(self) -> None:
         self.scheduler.shutdown()
         self.store.dispose()
         if self._tmp is not None:
             self._tmp.cleanup()
+
+
+def authenticate(app: object, token: str) -> Principal | None:
+    """The request guard's token check, against the app's store."""
+    ctx: ServiceContext = app.state.ctx  # type: ignore[attr-defined]
+    return verify_token(ctx.store.session, token)
 
 
 def get_ctx(request: Request) -> ServiceContext:
@@ -75,10 +94,15 @@ bearer = HTTPBearer(
 
 
 def require_user(
+    request: Request,
     ctx: Ctx,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    """401 without a valid token. Reading needs no token; every change does."""
+    """401 without a valid token. Reading needs no token; every change does. (The request
+    guard has usually verified the token already, before the body was read.)"""
+    checked = getattr(request.state, PRINCIPAL_KEY, None)
+    if isinstance(checked, Principal):
+        return checked
     if creds is None or not creds.credentials:
         raise HTTPException(
             401,

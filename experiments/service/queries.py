@@ -15,6 +15,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from carbs.pareto import pareto_mask
+from experiments.redact import redact_data, redact_text
 from experiments.store.models import MetricPoint, Sweep, Trial, TrialStatus
 from experiments.store.repository import Store
 
@@ -65,9 +66,9 @@ def sweep_dict(
         "best_loss": _finite(best_loss),
         "target_flops": (spec.get("target") or {}).get("flops"),
     }
-    if full:
-        out["spec"] = spec
-        out["spec_yaml"] = sw.spec_yaml
+    if full:  # rows written before redaction existed may still hold a password: redact again
+        out["spec"] = redact_data(spec)
+        out["spec_yaml"] = redact_text(sw.spec_yaml or "")
         out["corpus_fingerprint"] = sw.corpus_fingerprint
     return out
 

@@ -139,7 +139,7 @@ def test_frontier_plot_is_served_as_png_and_svg(live_server: LiveServer) -> None
     assert svg.headers["content-type"].startswith("image/svg+xml") and b"<svg" in svg.content
 
 
-def test_fit_predict_and_export_use_one_stored_fit(live_server: LiveServer) -> None:
+def test_fit_predict_and_export_agree_and_reads_write_nothing(live_server: LiveServer) -> None:
     seed_sweep(live_server.storage, "fx", "alice")
     with live_server.client() as c:
         fit = c.get("/api/sweeps/fx/fit").json()
@@ -148,13 +148,14 @@ def test_fit_predict_and_export_use_one_stored_fit(live_server: LiveServer) -> N
         costs = [p["cost"] for p in front] + [1e20]
         pred = c.get("/api/sweeps/fx/predict", params={"flops": costs}).json()
         export = c.get("/api/sweeps/fx/export/yaml")
+        again = c.get("/api/sweeps/fx/export/yaml")
         listed = c.get("/api/sweeps/fx/exports").json()
-        again = c.get(listed["exports"][0]["url"])
         wrong = c.get("/api/sweeps/fx/export/hf-dbrx")
         refit = c.get("/api/sweeps/fx/fit").json()
     lo, hi = fit["predicted_loss_ci"]
     assert lo <= fit["predicted_loss"] <= hi
-    assert refit["fit_id"] == fit["fit_id"]  # nothing new observed: no refit
+    assert fit["fit_id"] is None  # computed for the readers, not stored
+    assert refit == fit  # nothing new observed: the same pick, from the cache
     assert set(fit["params"]) == {"n_params", "tokens", "learning_rate"}
     losses = [p["loss"] for p in pred["predictions"]]
     assert losses == sorted(losses, reverse=True)  # more compute, lower frontier loss
@@ -166,9 +167,13 @@ def test_fit_predict_and_export_use_one_stored_fit(live_server: LiveServer) -> N
     assert export.headers["content-disposition"] == 'attachment; filename="fx-large_run.yaml"'
     assert yaml.safe_load(export.text)["params"] == fit["params"]
     assert listed["formats"] == ["yaml"]  # a callable workload has no production formats
-    assert [e["fit_id"] for e in listed["exports"]] == [fit["fit_id"]]
+    assert listed["exports"] == []  # anonymous reads stored no export...
     assert again.text == export.text
     assert wrong.status_code == 422
+    store = Store(live_server.storage)
+    sweep = store.require_sweep("fx")
+    assert store.latest_fit(sweep.id) is None  # ...and no fit
+    store.dispose()
 
 
 def test_fit_of_a_sweep_without_successes_is_409(live_server: LiveServer) -> None:
