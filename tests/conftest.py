@@ -47,12 +47,13 @@ def store_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # typ
 
 
 @pytest.fixture(scope="session")
-def ray_local() -> Iterator[None]:
-    """One real local Ray cluster for the whole test session (starting one takes seconds)."""
+def ray_local() -> Iterator[str]:
+    """One real local Ray cluster for the whole test session (starting one takes seconds);
+    yields its address, for processes (the service's sweep drivers) that connect to it."""
     import ray
 
     from experiments.dispatch.ray_dispatcher import ensure_ray
 
     ensure_ray(None, num_cpus=2)
-    yield
+    yield ray.get_runtime_context().gcs_address
     ray.shutdown()

@@ -26,7 +26,27 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     serve.add_argument(
         "--no-scheduler", action="store_true", help="serve reads only; run no submitted sweep"
     )
-    serve.add_argument("--cache-dir", help="folder for rendered plots (default: a temp folder)")
+    serve.add_argument(
+        "--cache-dir", help="folder for rendered plots and driver logs (default: a temp folder)"
+    )
+    serve.add_argument(
+        "--allow-entrypoint",
+        action="append",
+        default=[],
+        metavar="MODULE:FUNCTION",
+        help="a workload, cost or size function submitted specs may name (repeatable; "
+        "MODULE:* allows a whole module); also $CARBS_ALLOWED_ENTRYPOINTS, comma-separated. "
+        "Allowed always, unless --no-default-entrypoints: the built-in MoE workload and the "
+        "bundled toy objective",
+    )
+    serve.add_argument(
+        "--no-default-entrypoints",
+        action="store_true",
+        help="allow only the --allow-entrypoint ones, not the built-in workloads",
+    )
+    serve.add_argument(
+        "--ray-num-cpus", type=int, help="CPUs of the service's own local Ray (default: all)"
+    )
     serve.set_defaults(func=cmd_serve)
 
     submit = sub.add_parser("submit", help="submit a sweep YAML to a carbs service")
@@ -99,20 +119,42 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from experiments.service.context import ServiceSettings
 
     logging.getLogger("experiments").setLevel(logging.INFO)
+    try:
+        policy = entrypoint_policy(args)
+    except ValueError as exc:
+        print(f"error: --allow-entrypoint: {exc}", file=sys.stderr)
+        return 2
     settings = ServiceSettings(
         storage=_storage(args),
         ray_address=args.address,
         max_running=args.max_running,
         run_scheduler=not args.no_scheduler,
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
+        entrypoints=policy,
+        ray_num_cpus=args.ray_num_cpus,
     )
+    from experiments.redact import redact_text
+
     print(
-        f"carbs service on http://{args.host}:{args.port} (dashboard /, API docs /docs), "
-        f"store {settings.storage}",
+        f"carbs service on http://{args.host}:{args.port} (dashboard /, API docs /api-docs), "
+        f"store {redact_text(settings.storage)}; specs may name: "
+        f"{', '.join(sorted(policy.allowed or ())) or 'nothing'}",
         flush=True,
     )
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
     return 0
+
+
+def entrypoint_policy(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The service's allow-list from the options and $CARBS_ALLOWED_ENTRYPOINTS."""
+    from experiments.entrypoints import SERVICE_DEFAULT, EntryPointPolicy
+
+    env = [e.strip() for e in os.environ.get(ALLOWED_ENV, "").split(",") if e.strip()]
+    base = () if args.no_default_entrypoints else SERVICE_DEFAULT
+    return EntryPointPolicy.allow_only([*base, *env, *args.allow_entrypoint])
+
+
+ALLOWED_ENV = "CARBS_ALLOWED_ENTRYPOINTS"
 
 
 # --- tokens (local database, admin) ----------------------------------------------------------
@@ -141,7 +183,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     from experiments.service.auth import revoke_tokens
     from experiments.store.repository import Store
 
-    store = Store(_storage(args))
+    store = Store(_storage(args), create=False)
     n = revoke_tokens(store.session, args.user)
     store.dispose()
     print(f"revoked {n} token(s) of {args.user}")
@@ -154,7 +196,7 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     from experiments.store.repository import Store
     from experiments.store.tokens import ApiToken, ApiUser
 
-    store = Store(_storage(args))
+    store = Store(_storage(args), create=False)
     with store.session() as s:
         users = list(s.scalars(select(ApiUser).order_by(ApiUser.name)))
         for u in users:

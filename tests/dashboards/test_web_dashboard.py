@@ -83,7 +83,7 @@ def _wait(predicate, timeout: float = 60.0):  # type: ignore[no-untyped-def]
 
 
 def test_dashboard_draws_a_live_frontier_and_downloads_an_export(
-    ray_local: None, browser, tmp_path: Path
+    ray_local: str, browser, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
@@ -92,7 +92,9 @@ def test_dashboard_draws_a_live_frontier_and_downloads_an_export(
     store = Store(storage)
     token = create_token(store.session, "alice")
     store.dispose()
-    settings = ServiceSettings(storage=storage, cache_dir=tmp_path / "cache", fit_bootstrap=20)
+    settings = ServiceSettings(
+        storage=storage, cache_dir=tmp_path / "cache", fit_bootstrap=20, ray_address=ray_local
+    )
     with LocalService(settings) as svc:
         auth = {"Authorization": f"Bearer {token}"}
         api = httpx.Client(base_url=svc.url, headers=auth, timeout=60)

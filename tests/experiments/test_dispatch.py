@@ -61,7 +61,7 @@ def _wait_all(d: RayDispatcher, n: int, timeout: float = 60) -> list[TrialOutcom
 
 @pytest.mark.slow
 def test_worker_killed_mid_trial_is_an_infra_failure_and_the_retry_succeeds(
-    ray_local: None, tmp_path: Path
+    ray_local: str, tmp_path: Path
 ) -> None:
     d = RayDispatcher("experiments.dispatch.chaos:flaky_chinchilla", TaskResources(num_cpus=1))
     d.start()
@@ -83,7 +83,7 @@ def test_worker_killed_mid_trial_is_an_infra_failure_and_the_retry_succeeds(
 
 
 @pytest.mark.slow
-def test_trial_over_its_time_limit_is_cancelled_as_infra_timeout(ray_local: None) -> None:
+def test_trial_over_its_time_limit_is_cancelled_as_infra_timeout(ray_local: str) -> None:
     d = RayDispatcher("experiments.dispatch.chaos:sleepy", TaskResources(num_cpus=1, timeout_s=1))
     d.start()
     t0 = time.monotonic()
@@ -94,7 +94,7 @@ def test_trial_over_its_time_limit_is_cancelled_as_infra_timeout(ray_local: None
 
 
 @pytest.mark.slow
-def test_cancel_one_trial_drops_it_without_an_outcome(ray_local: None) -> None:
+def test_cancel_one_trial_drops_it_without_an_outcome(ray_local: str) -> None:
     d = RayDispatcher("experiments.dispatch.chaos:sleepy", TaskResources(num_cpus=1))
     d.start()
     d.submit(1, {"sleep_s": 60}, seed=0)

@@ -65,7 +65,7 @@ def _running(store: Store, sweep_id: int) -> bool:
 
 @pytest.mark.slow
 def test_cancel_requested_in_the_store_stops_a_runner_thread(
-    ray_local: None, tmp_path: Path
+    ray_local: str, tmp_path: Path
 ) -> None:
     store = Store(f"sqlite:///{tmp_path / 's.db'}")
     runner = _runner(tmp_path, store, "cancel-me", n=20, sleep_s=30)
@@ -82,7 +82,7 @@ def test_cancel_requested_in_the_store_stops_a_runner_thread(
 
 @pytest.mark.slow
 def test_request_stop_from_another_thread_requeues_in_flight_trials(
-    ray_local: None, tmp_path: Path
+    ray_local: str, tmp_path: Path
 ) -> None:
     store = Store(f"sqlite:///{tmp_path / 's.db'}")
     runner = _runner(tmp_path, store, "stop-me", n=20, sleep_s=30)
@@ -98,7 +98,7 @@ def test_request_stop_from_another_thread_requeues_in_flight_trials(
 
 @pytest.mark.slow
 def test_a_pending_cancel_is_honoured_at_start_and_a_later_run_continues_the_sweep(
-    ray_local: None, tmp_path: Path
+    ray_local: str, tmp_path: Path
 ) -> None:
     store = Store(f"sqlite:///{tmp_path / 's.db'}")
     first = _runner(tmp_path, store, "late", n=2, sleep_s=0.05)
@@ -115,7 +115,7 @@ def test_a_pending_cancel_is_honoured_at_start_and_a_later_run_continues_the_swe
 
 @pytest.mark.slow
 def test_two_drivers_share_a_sweep_and_run_every_trial_exactly_once(
-    ray_local: None, tmp_path: Path
+    ray_local: str, tmp_path: Path
 ) -> None:
     store = Store(f"sqlite:///{tmp_path / 's.db'}")
     a = _runner(tmp_path, store, "shared", n=12, sleep_s=0.3)

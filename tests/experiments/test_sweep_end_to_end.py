@@ -38,7 +38,7 @@ def _run(text: str, store: Store) -> tuple[SweepRunner, object]:
 
 @pytest.mark.slow
 def test_toy_sweep_runs_through_ray_and_resumes_without_repeating(
-    ray_local: None, tmp_path: Path
+    ray_local: str, tmp_path: Path
 ) -> None:
     url = f"sqlite:///{tmp_path / 'sweep.db'}"
     store = Store(url)
@@ -63,7 +63,7 @@ def test_toy_sweep_runs_through_ray_and_resumes_without_repeating(
 
 
 @pytest.mark.slow
-def test_failing_workload_is_recorded_not_raised(ray_local: None, tmp_path: Path) -> None:
+def test_failing_workload_is_recorded_not_raised(ray_local: str, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'fail.db'}"
     store = Store(url)
     text = TOY.format(

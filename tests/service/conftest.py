@@ -20,9 +20,11 @@ def live_server(store_url: str, tmp_path: Path) -> Iterator[LiveServer]:
 
 
 @pytest.fixture
-def running_server(ray_local: None, tmp_path: Path) -> Iterator[LiveServer]:
+def running_server(ray_local: str, tmp_path: Path) -> Iterator[LiveServer]:
     """A server whose scheduler runs submitted sweeps on the session's local Ray (SQLite)."""
-    th, srv = start_server(f"sqlite:///{tmp_path / 'service.db'}", tmp_path, max_running=2)
+    th, srv = start_server(
+        f"sqlite:///{tmp_path / 'service.db'}", tmp_path, max_running=2, ray_address=ray_local
+    )
     try:
         yield srv
     finally:

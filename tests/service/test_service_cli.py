@@ -104,7 +104,9 @@ def test_carbs_serve_process_answers_and_exits_cleanly_on_sigterm(tmp_path: Path
                 assert proc.poll() is None, proc.stdout.read()  # type: ignore[union-attr]
                 assert time.monotonic() < deadline, "carbs serve did not come up"
                 time.sleep(0.3)
-        assert r.json() == {"ok": True, "running": []}
+        health = r.json()
+        assert health["ok"] is True and health["running"] == []
+        assert health["ray"]["mode"] == "local"  # its own Ray, started when a sweep needs it
         assert "Sweeps" in httpx.get(f"http://127.0.0.1:{port}/").text
     finally:
         proc.send_signal(signal.SIGTERM)

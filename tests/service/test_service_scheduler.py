@@ -28,6 +28,7 @@ def test_a_submitted_sweep_runs_to_its_budget(running_server: LiveServer) -> Non
     assert detail["counts"].get("succeeded", 0) + detail["counts"].get("failed", 0) == 8
     assert detail["owner"] == "alice"
     assert any(p["frontier"] for p in fr["points"])
+    assert running_server.ctx.scheduler.wait_idle("svc-run", timeout=30)  # its driver exits
     assert running_server.ctx.scheduler.running() == []
 
 
@@ -43,14 +44,14 @@ def test_cancel_stops_a_running_sweep_and_cancels_its_trials(running_server: Liv
         counts = c.get("/api/sweeps/svc-cancel").json()["counts"]
     assert counts.get(TrialStatus.PENDING, 0) == 0 and counts.get(TrialStatus.RUNNING, 0) == 0
     assert sum(counts.values()) < 400
-    assert not running_server.ctx.scheduler.is_running("svc-cancel")
+    assert running_server.ctx.scheduler.wait_idle("svc-cancel", timeout=30)
 
 
 def test_shutdown_requeues_a_running_sweep_and_a_restart_resumes_it(
-    ray_local: None, tmp_path: Path
+    ray_local: str, tmp_path: Path
 ) -> None:
     storage = f"sqlite:///{tmp_path / 'restart.db'}"
-    th, srv = start_server(storage, tmp_path)
+    th, srv = start_server(storage, tmp_path, ray_address=ray_local)
     with srv.client("alice") as c:
         c.post("/api/sweeps", json={"spec_yaml": toy_spec("svc-restart", max_trials=300)})
         wait_for(lambda: c.get("/api/sweeps/svc-restart").json()["n_trials"] >= 3, timeout=60)
@@ -63,7 +64,7 @@ def test_shutdown_requeues_a_running_sweep_and_a_restart_resumes_it(
     assert counts.get(TrialStatus.RUNNING, 0) == 0  # in-flight trials went back to pending
     store.dispose()
 
-    th2, srv2 = start_server(storage, tmp_path / "again")
+    th2, srv2 = start_server(storage, tmp_path / "again", ray_address=ray_local)
     try:
         with srv2.client("alice") as c:
             wait_for(
