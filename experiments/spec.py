@@ -174,10 +174,10 @@ class ObjectiveSpec(_Strict):
 class BudgetSpec(_Strict):
     max_trials: int = Field(20, gt=0, le=1_000_000)
     max_total_cost: float | None = Field(
-        None, gt=0, description="total training FLOPs of all trials"
+        None, gt=0, le=1e300, description="total training FLOPs of all trials"
     )
     max_cost_per_trial: float | None = Field(
-        None, gt=0, description="FLOPs; costlier suggestions are masked"
+        None, gt=0, le=1e300, description="FLOPs; costlier suggestions are masked"
     )
     parallel_trials: int = Field(2, gt=0, le=10_000)
     max_retries: int = Field(
@@ -186,7 +186,9 @@ class BudgetSpec(_Strict):
 
 
 class TargetSpec(_Strict):
-    flops: float = Field(..., gt=0, description="compute budget of the large run, in FLOPs")
+    flops: float = Field(
+        ..., gt=0, le=1e300, description="compute budget of the large run, in FLOPs"
+    )
 
 
 class OptimizerSpec(_Strict):
@@ -280,14 +282,42 @@ class SweepSpec(_Strict):
         if not math.isfinite(self.target.flops):
             raise ValueError("target.flops: must be finite")
         self._check_constraints_evaluate()
+        if self.workload.kind == "moe":
+            self._check_moe_settings()
         return self
+
+    def _check_moe_settings(self) -> None:
+        """The built-in trainer ignores keys it does not know (a typo would silently train
+        defaults) and fails every trial of an impossible shape: both are refused here."""
+        from carbs.errors import ConfigFailure
+        from models.config import check_moe_params, moe_param_names
+
+        known = moe_param_names()
+        for where, names in (
+            ("search_space", self.search_space),
+            ("workload.fixed", self.workload.fixed),
+        ):
+            unknown = sorted(set(names) - known)
+            if unknown:
+                raise ValueError(
+                    f"{where}: {unknown} are not settings of the moe workload; "
+                    f"known: {sorted(known)}"
+                )
+        space = self.space()
+        try:
+            check_moe_params(space.full(space.canonical(space.center())))
+        except ConfigFailure as exc:
+            raise ValueError(
+                f"workload: the search centre with the fixed values is not a valid MoE "
+                f"config ({exc}); fix workload.fixed or the parameters' `center`"
+            ) from exc
 
     def _check_constraints_evaluate(self) -> None:
         """Each constraint must evaluate (to anything) at the search centre: a comparison of a
         string with a number, or a division by zero there, is a typo to fix now, not a sweep
         whose every suggestion is silently infeasible."""
         space = self.space()
-        env = space.full(space.center())
+        env = space.full(space.canonical(space.center()))
         for i, c in enumerate(space.constraints):
             try:
                 c.value(env)
@@ -296,6 +326,12 @@ class SweepSpec(_Strict):
                     f"constraints.{i}: {c.expr!r} cannot be evaluated at the search centre "
                     f"({exc}); fix the expression or the parameters' `center`"
                 ) from exc
+        if space.constraints and not spec_checks.some_config_is_feasible(space):
+            raise ValueError(
+                "constraints: no configuration of the search space satisfies every constraint "
+                f"(the centre and {spec_checks.FEASIBILITY_SAMPLES} others tried); relax a "
+                "constraint, widen a range or change the fixed values"
+            )
 
     def space(self) -> SearchSpace:
         params = tuple(p.to_param(n) for n, p in self.search_space.items())

@@ -108,6 +108,26 @@ def check_choices(choices: list[Any]) -> None:
             raise ValueError(f"choice {c!r} is listed twice (or equals another); keep one")
 
 
+FEASIBILITY_SAMPLES = 2_000
+
+
+def some_config_is_feasible(space: Any) -> bool:
+    """Whether the centre, or one of `FEASIBILITY_SAMPLES` seeded uniform draws of the search
+    space, satisfies every constraint. Why at load: a space with no feasible point is accepted
+    today and fails at the first suggestion, after the sweep was queued."""
+    import random
+
+    if space.is_feasible(space.canonical(space.center())):  # the centre on the legal grid
+        return True
+    rng = random.Random(0)
+    bounds = [p.basic_bounds() for p in space.params]
+    for _ in range(FEASIBILITY_SAMPLES):
+        point = space.canonical(space.from_basic([rng.uniform(lo, hi) for lo, hi in bounds]))
+        if space.is_feasible(point):
+            return True
+    return False
+
+
 def check_basic_bounds(name: str, lo: float, hi: float) -> None:
     """The optimizer's transformed bounds must be finite and ordered (no overflow from `scale`)."""
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):

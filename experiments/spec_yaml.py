@@ -84,6 +84,8 @@ def load_yaml(text: str) -> Any:
     except YamlRefused:
         raise
     except yaml.YAMLError as exc:
+        if "nesting depth" in str(exc):  # libyaml's own limit, met before ours
+            raise YamlRefused(f"values nest deeper than {MAX_DEPTH} levels") from exc
         raise YamlRefused(f"not valid YAML: {exc}") from exc
     except RecursionError as exc:
         raise YamlRefused(f"the document nests deeper than {MAX_DEPTH} levels") from exc

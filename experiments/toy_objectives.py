@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from typing import Any
 
 from carbs.errors import ConfigFailure
 
 
+MAX_DELAY_S = 60.0
+
+
 def chinchilla_toy(params: dict[str, Any]) -> dict[str, float]:
-    """Params: n_params, tokens, learning_rate (and optional noise, seed). Returns loss and cost."""
+    """Params: n_params, tokens, learning_rate (and optional noise, seed, and `delay_s`: seconds
+    to take, at most 60, like a real trial, so recovery tests find trials in flight). Returns
+    loss and cost."""
+    delay = min(float(params.get("delay_s", 0.0)), MAX_DELAY_S)
+    if delay > 0:
+        time.sleep(delay)
     n = float(params["n_params"])
     d = float(params["tokens"])
     lr = float(params.get("learning_rate", 1e-3))

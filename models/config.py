@@ -172,3 +172,20 @@ class TrainConfig:
 
 def _invalid(message: str) -> None:
     raise ConfigFailure(message, reason="invalid")
+
+
+# keys `models.workload.train_moe` reads besides the two configs' fields
+WORKLOAD_OPTIONS = ("corpus", "corpus_max_bytes", "precision", "expert_impl", "fail_at_step")
+
+
+def moe_param_names() -> set[str]:
+    """Every key the built-in MoE workload reads from a params dict; others would be ignored,
+    so a sweep file naming one is refused as a typo."""
+    fields = {f.name for cls in (MoEConfig, TrainConfig) for f in dataclasses.fields(cls)}
+    return fields | set(WORKLOAD_OPTIONS)
+
+
+def check_moe_params(params: Mapping[str, Any]) -> None:
+    """Raise ConfigFailure unless `params` builds a valid MoEConfig and TrainConfig."""
+    MoEConfig.from_params(params)
+    TrainConfig.from_params(params)

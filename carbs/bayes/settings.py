@@ -105,7 +105,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "max_candidates": (1, 100_000),
     "exploration_bias": (-10.0, 10.0),
     "resample_frequency": (0, 1_000_000),
-    "max_suggestion_cost": (1e-300, 1e300),
+    "max_suggestion_cost": (0.0, 1e300),
     "min_pareto_cost_fraction": (0.0, 1.0),
     "max_train_points": (8, 100_000),
     "max_fit_points": (8, 100_000),

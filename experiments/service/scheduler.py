@@ -244,34 +244,43 @@ class Scheduler:
         return self.ray_head.address, dict(self.ray_head.env)
 
     def _start_queued(self) -> None:
-        # Under the lock from query to registration, so a cancel never races a start.
+        ready = self._ready_to_start()
+        if not ready:
+            return
+        try:  # outside the lock: starting a local Ray takes seconds, and queries must not wait
+            address, env = self._cluster()
+        except RayHeadError as exc:
+            log.error("scheduler: %s", exc)
+            for n in ready:
+                self._not_before[n] = time.monotonic() + BACKOFF_S[-1]
+            return
+        # Under the lock from the check to registration, so a cancel never races a start
+        # (a sweep cancelled in between is started and carries the cancel out at once).
+        with self._lock:
+            for name in ready:
+                if name not in self._jobs and len(self._jobs) < self.max_running:
+                    if not self._closing.is_set():
+                        self._jobs[name] = self._spawn(name, address, env)
+
+    def _ready_to_start(self) -> list[str]:
+        """Queued sweeps this service may start now (free slots, past their backoff)."""
         with self._lock:
             free = self.max_running - len(self._jobs)
-            if free <= 0 or self._closing.is_set():
-                return
-            with self.store.session() as s:
-                queued = list(
-                    s.scalars(
-                        select(Sweep.name)
-                        .where(Sweep.status == QUEUED)
-                        .order_by(Sweep.updated_at, Sweep.id)
-                    )
+            running = set(self._jobs)
+        if free <= 0 or self._closing.is_set():
+            return []
+        with self.store.session() as s:
+            queued = list(
+                s.scalars(
+                    select(Sweep.name)
+                    .where(Sweep.status == QUEUED)
+                    .order_by(Sweep.updated_at, Sweep.id)
                 )
-            now = time.monotonic()
-            ready = [
-                n for n in queued if n not in self._jobs and self._not_before.get(n, 0.0) <= now
-            ][:free]
-            if not ready:
-                return
-            try:
-                address, env = self._cluster()
-            except RayHeadError as exc:
-                log.error("scheduler: %s", exc)
-                for n in ready:
-                    self._not_before[n] = now + BACKOFF_S[-1]
-                return
-            for name in ready:
-                self._jobs[name] = self._spawn(name, address, env)
+            )
+        now = time.monotonic()
+        return [n for n in queued if n not in running and self._not_before.get(n, 0.0) <= now][
+            :free
+        ]
 
     def _spawn(self, name: str, address: str, env: dict[str, str]) -> Job:
         cmd = [sys.executable, "-m", "experiments.service.sweep_driver", "--sweep", name]
@@ -332,6 +341,7 @@ class Scheduler:
         for job in jobs:  # asked to stop and still there (e.g. blocked on a dead Ray): kill
             if job.proc.poll() is None and now > job.stop_deadline:
                 log.warning("sweep %s: driver did not stop when asked; killed", job.name)
+                job.stop_deadline = float("inf")
                 job.proc.kill()
         ended = [j for j in jobs if j.proc.poll() is not None]
         for job in ended:

@@ -17,7 +17,7 @@ search_space:
   d_model: {kind: log, min: 64, max: 512, multiple_of: 64, scales_cost: true}
   n_heads: {kind: categorical, choices: [2, 4, 8]}
   learning_rate: {kind: log, min: 1.0e-4, max: 1.0e-2, center: 1.0e-3}
-  warmup: {kind: logit, min: 0.01, max: 0.5}
+  warmup_frac: {kind: logit, min: 0.01, max: 0.5}
   n_layers: {kind: int, min: 1, max: 8, scales_cost: true}
 constraints: ["d_model % n_heads == 0"]
 target: {flops: 1.0e+21}
@@ -40,15 +40,15 @@ def test_good_spec_builds_space_with_every_kind() -> None:
         "d_model": "log",
         "n_heads": "categorical",
         "learning_rate": "log",
-        "warmup": "logit",
+        "warmup_frac": "logit",
         "n_layers": "int",
     }
     assert space.param("d_model").from_basic(space.param("d_model").to_basic(200)) == 192
     assert space.is_feasible(
-        {"d_model": 192, "n_heads": 4, "learning_rate": 1e-3, "warmup": 0.1, "n_layers": 2}
+        {"d_model": 192, "n_heads": 4, "learning_rate": 1e-3, "warmup_frac": 0.1, "n_layers": 2}
     )
     assert not space.is_feasible(
-        {"d_model": 100, "n_heads": 8, "learning_rate": 1e-3, "warmup": 0.1, "n_layers": 2}
+        {"d_model": 100, "n_heads": 8, "learning_rate": 1e-3, "warmup_frac": 0.1, "n_layers": 2}
     )
 
 
