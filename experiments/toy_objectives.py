@@ -14,7 +14,6 @@ from typing import Any
 
 from carbs.errors import ConfigFailure
 
-
 MAX_DELAY_S = 60.0
 
 

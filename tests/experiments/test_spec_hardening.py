@@ -72,7 +72,11 @@ BOMB = "".join(
             "'()' is not allowed",
         ),
         (_with(workload__fixed={"_target_": "os.system"}), "workload.fixed", "not allowed"),
-        (_with(optimizer={"name": "carbs", "settings": {"fit_maxiter": "x"}}), "settings.fit_maxiter", "integer"),
+        (
+            _with(optimizer={"name": "carbs", "settings": {"fit_maxiter": "x"}}),
+            "settings.fit_maxiter",
+            "integer",
+        ),
         (
             _with(optimizer={"name": "carbs", "settings": {"num_candidates_per_dim": 10**12}}),
             "settings.num_candidates_per_dim",
@@ -98,7 +102,9 @@ BOMB = "".join(
         ),
     ],
 )
-def test_bad_specs_are_refused_naming_the_field_and_the_fix(text: str, field: str, fix: str) -> None:
+def test_bad_specs_are_refused_naming_the_field_and_the_fix(
+    text: str, field: str, fix: str
+) -> None:
     start = time.perf_counter()
     with pytest.raises(SpecError) as err:
         parse_spec(text, "bad.yaml")
@@ -149,16 +155,22 @@ def test_moe_settings_are_checked_against_the_trainer() -> None:
     moe = yaml.safe_load((SWEEPS / "moe_tiny.yaml").read_text())
     typo = copy.deepcopy(moe)
     typo["workload"]["fixed"]["n_head"] = 4
-    with pytest.raises(SpecError, match=r"workload.fixed: \['n_head'\] are not settings of the moe"):
+    with pytest.raises(
+        SpecError, match=r"workload.fixed: \['n_head'\] are not settings of the moe"
+    ):
         parse_spec(yaml.safe_dump(typo), "moe.yaml")
     broken = copy.deepcopy(moe)
     broken["workload"]["fixed"]["n_kv_heads"] = -3
-    with pytest.raises(SpecError, match=r"workload: the search centre .*n_kv_heads=-3 must be >= 1"):
+    with pytest.raises(
+        SpecError, match=r"workload: the search centre .*n_kv_heads=-3 must be >= 1"
+    ):
         parse_spec(yaml.safe_dump(broken), "moe.yaml")
 
 
 def test_the_built_in_moe_workload_can_be_switched_off_by_the_operator() -> None:
     spec = (SWEEPS / "moe_tiny.yaml").read_text()
     only_toy = EntryPointPolicy.allow_only(["experiments.toy_objectives:*"])
-    with pytest.raises(SpecError, match="workload.kind: 'models.workload:train_moe' is not allowed"):
+    with pytest.raises(
+        SpecError, match="workload.kind: 'models.workload:train_moe' is not allowed"
+    ):
         parse_spec(spec, "svc", entrypoints=only_toy)

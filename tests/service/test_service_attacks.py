@@ -12,10 +12,10 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 import yaml
+from evil_hook import MARK_ENV
 from service_helpers import LiveServer, seed_sweep, toy_spec, wait_for
 from sqlalchemy import create_engine, func, select
 
-from evil_hook import MARK_ENV
 from experiments.store.models import Base
 from experiments.store.repository import Store
 
@@ -127,7 +127,9 @@ def test_the_scheduler_refuses_to_run_an_unlisted_workload_found_in_the_store(
     assert not mark.exists()
 
 
-def test_work_bombs_are_refused_fast_and_the_server_keeps_answering(live_server: LiveServer) -> None:
+def test_work_bombs_are_refused_fast_and_the_server_keeps_answering(
+    live_server: LiveServer,
+) -> None:
     tower = yaml.safe_load(toy_spec("tower"))
     tower["constraints"] = ["9**9**9 > n_params"]
     laughs = "".join(
@@ -150,7 +152,9 @@ def test_work_bombs_are_refused_fast_and_the_server_keeps_answering(live_server:
     _healthy(live_server)
 
 
-def _raw_post(url: str, path: str, headers: dict[str, str], body_prefix: bytes) -> tuple[int, float]:
+def _raw_post(
+    url: str, path: str, headers: dict[str, str], body_prefix: bytes
+) -> tuple[int, float]:
     """Send headers and the first bytes of a body, then read the status line: (status, s)."""
     u = urlparse(url)
     with socket.create_connection((u.hostname, u.port), timeout=10) as sock:

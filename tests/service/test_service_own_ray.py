@@ -79,7 +79,9 @@ def test_five_sweeps_in_a_row_and_a_dead_ray_leave_the_service_up(
         started = time.monotonic()
         first_done = None
         for i in range(5):
-            assert c.post("/api/sweeps", json={"spec_yaml": _spec(f"seq-{i}", 6)}).status_code == 201
+            assert (
+                c.post("/api/sweeps", json={"spec_yaml": _spec(f"seq-{i}", 6)}).status_code == 201
+            )
             wait_for(lambda i=i: _finished(c, f"seq-{i}"), timeout=180)
             first_done = first_done or time.monotonic()
         # the old failure: the service exited ~60 s after its first sweep finished
@@ -88,8 +90,12 @@ def test_five_sweeps_in_a_row_and_a_dead_ray_leave_the_service_up(
         assert srv.ctx.scheduler.ray_status()["alive"]
 
         # kill the service's Ray under a sweep with trials in flight
-        assert c.post("/api/sweeps", json={"spec_yaml": _spec("survivor", 12, 1.5)}).status_code == 201
-        wait_for(lambda: c.get("/api/sweeps/survivor").json()["counts"].get("succeeded", 0) >= 2, 120)
+        assert (
+            c.post("/api/sweeps", json={"spec_yaml": _spec("survivor", 12, 1.5)}).status_code == 201
+        )
+        wait_for(
+            lambda: c.get("/api/sweeps/survivor").json()["counts"].get("succeeded", 0) >= 2, 120
+        )
         wait_for(lambda: c.get("/api/sweeps/survivor").json()["counts"].get("running", 0) >= 1, 60)
         head = psutil.Process(srv.ctx.scheduler.ray_head.pid)
         gcs = [p for p in head.children(recursive=True) if "gcs_server" in p.name()]
@@ -105,5 +111,7 @@ def test_five_sweeps_in_a_row_and_a_dead_ray_leave_the_service_up(
     assert status["restarts_after_failure"] >= 1 and status["alive"]
     assert watch.missed == [], watch.missed[:5]
     assert watch.ok >= uptime  # about two answers a second, all of them in time
-    print(f"\nown-Ray service: up {uptime:.0f} s, {watch.ok} health checks answered, 0 missed; "
-          f"Ray starts {status['starts']}, restarts after failure {status['restarts_after_failure']}")
+    print(
+        f"\nown-Ray service: up {uptime:.0f} s, {watch.ok} health checks answered, 0 missed; "
+        f"Ray starts {status['starts']}, restarts after failure {status['restarts_after_failure']}"
+    )

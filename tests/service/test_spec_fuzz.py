@@ -40,18 +40,56 @@ EXPLORE = bool(os.environ.get("CARBS_FUZZ_EXPLORE"))
 LOADER_S, HTTP_S = 1.0, 10.0  # the most one case may take (a hang, otherwise)
 
 ODD_VALUES = [
-    math.inf, -math.inf, math.nan, -1, 0, 1, 0.5, 2**63, -(2**63), 10**30, 1e-320, 1e308, True,
-    None, "", "abc", "1e5", [], [1, 2], {}, {"a": 1}, "models.workload:train_moe", ".rel:fn",
-    "os:system", "no_such_module_xyz:fn", "a:b:c", "experiments.toy_objectives:chinchilla_toy",
+    math.inf,
+    -math.inf,
+    math.nan,
+    -1,
+    0,
+    1,
+    0.5,
+    2**63,
+    -(2**63),
+    10**30,
+    1e-320,
+    1e308,
+    True,
+    None,
+    "",
+    "abc",
+    "1e5",
+    [],
+    [1, 2],
+    {},
+    {"a": 1},
+    "models.workload:train_moe",
+    ".rel:fn",
+    "os:system",
+    "no_such_module_xyz:fn",
+    "a:b:c",
+    "experiments.toy_objectives:chinchilla_toy",
 ]
 HOSTILE_CONSTRAINTS = [  # each makes any spec invalid
-    "9**9**9 > 1", "2 ** (3 ** 4) > 1", "__import__('os').system('true')", "(1).real > 1",
-    "", "1 >", "(" * 300 + "1" + ")" * 300, "not " * 5000 + "1", "lambda: 1",
-    "[x for x in ()]", "1 > 'a'", "1/0 > 1", "open('/etc/passwd')",
+    "9**9**9 > 1",
+    "2 ** (3 ** 4) > 1",
+    "__import__('os').system('true')",
+    "(1).real > 1",
+    "",
+    "1 >",
+    "(" * 300 + "1" + ")" * 300,
+    "not " * 5000 + "1",
+    "lambda: 1",
+    "[x for x in ()]",
+    "1 > 'a'",
+    "1/0 > 1",
+    "open('/etc/passwd')",
 ]
 PLAIN_CONSTRAINTS = [  # valid or not depending on the spec's names
-    "d_model % n_heads == 0", "top_k <= n_experts", "tokens > 0", "n_params ** 2 > 1",
-    "(9**9)**9 > 1", "n_params > tokens",
+    "d_model % n_heads == 0",
+    "top_k <= n_experts",
+    "tokens > 0",
+    "n_params ** 2 > 1",
+    "(9**9)**9 > 1",
+    "n_params > tokens",
 ]
 HOSTILE_FIXED = [
     {"h": {"()": "subprocess.getoutput", "cmd": "true"}},
@@ -303,7 +341,9 @@ def test_mutated_specs_never_crash_hang_or_slip_through(fuzz_upload_server: Live
         assert_sound(parse_spec(yaml.safe_dump(base), "warm-up", entrypoints=LOCAL), "{}")
     run()
     client.close()
-    print(f"\nspec fuzz: {tally}, slowest loader {slowest['loader']:.3f} s, HTTP {slowest['http']:.3f} s")
+    print(
+        f"\nspec fuzz: {tally}, slowest loader {slowest['loader']:.3f} s, HTTP {slowest['http']:.3f} s"
+    )
     assert tally["cases"] >= CASES
     assert tally["accepted"] > 50 and tally["refused"] > 300  # the mutations reach both sides
     assert problems == [], "\n".join(problems[:30])

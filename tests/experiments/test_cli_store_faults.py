@@ -1,0 +1,70 @@
+"""Store faults through the CLI: one line naming the store and the fix, a non-zero exit, no
+traceback, nothing created by a read-only command, and no minute of retries on a bad URL."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from experiments.cli import main
+from experiments.store.engine import describe_store_error
+from experiments.store.repository import Store
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def test_read_only_commands_create_nothing(tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    missing = tmp_path / "no" / "such" / "dir" / "x.db"
+    for argv in (["status"], ["report", "s"], ["export", "s"], ["token", "list"]):
+        assert main([*argv, "--storage", f"sqlite:///{missing}"]) == 3
+        assert "no store at" in _one_line_error(capsys)
+    assert not (tmp_path / "no").exists()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CARBS_STORAGE", raising=False)
+    assert main(["status"]) == 3  # the default ./carbs.db is not created either
+    assert "run a sweep first" in _one_line_error(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_corrupted_file_and_a_missing_driver_are_named(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "corrupt.db"
+    bad.write_bytes(b"this is not a database" * 100)
+    assert main(["status", "--storage", f"sqlite:///{bad}"]) == 3
+    assert "not a readable SQLite database" in _one_line_error(capsys)
+    assert main(["status", "--storage", "mysql://u@h/db"]) == 3
+    assert "no database driver for 'mysql'" in _one_line_error(capsys)
+    assert main(["status", "--storage", "not a url"]) == 3
+    assert "is not a database URL" in _one_line_error(capsys)
+
+
+def test_an_unreachable_postgres_fails_in_seconds_without_its_password(capsys) -> None:  # type: ignore[no-untyped-def]
+    start = time.monotonic()
+    assert main(["status", "--storage", "postgresql+psycopg://u:topsecret@127.0.0.1:9/db"]) == 3
+    took = time.monotonic() - start
+    err = _one_line_error(capsys)
+    assert "no database server answers" in err and "topsecret" not in err and "u:***@" in err
+    assert took < 20  # the retry window of an open, not the minute of a running sweep
+
+
+def test_a_lock_held_by_another_process_is_one_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'locked.db'}"
+    Store(url).dispose()
+    holder = sqlite3.connect(tmp_path / "locked.db")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        waiter = sqlite3.connect(tmp_path / "locked.db", timeout=0.1)
+        with pytest.raises(sqlite3.OperationalError) as err:
+            waiter.execute("BEGIN EXCLUSIVE")
+        waiter.close()
+    finally:
+        holder.rollback()
+        holder.close()
+    line = describe_store_error(err.value, url)
+    assert "stayed locked by another process" in line and "\n" not in line
