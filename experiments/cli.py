@@ -199,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
 
     from experiments.dispatch.commands import register as register_dispatch
+    from experiments.fit_table import register as register_fit
+
+    register_fit(sub)
     from experiments.service.commands import register as register_service
 
     register_dispatch(sub)

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from carbs.scaling.pick import LargeRunPick, pick_large_run
+from carbs.scaling.pick import FitOptions, LargeRunPick, Workload, pick_large_run
+from carbs.scaling.policy import Policy
 from carbs.scaling.types import TrialPoint
 from experiments.entrypoints import LOCAL, EntryPointPolicy
 from experiments.export import render_export
@@ -52,6 +53,8 @@ def trial_points(spec: SweepSpec, trials: list[Trial]) -> list[TrialPoint]:
     for t in trials:
         if t.status not in TrialStatus.OBSERVED or not (t.cost_flops and t.cost_flops > 0):
             continue  # a failure that never priced itself carries no information on cost
+        if t.failure_reason == "over_cost_limit":
+            continue  # never ran: says nothing about the loss or divergence
         curve = [
             {
                 "step": m.step,
@@ -90,15 +93,15 @@ def compute_pick(
     points = trial_points(spec, trials)
     if not any(p.loss is not None for p in points):
         raise ValueError(f"sweep {sweep_name!r} has no successful trial yet: nothing to fit")
-    pick = pick_large_run(
-        points,
-        spec.space(),
-        spec.target.flops,
-        cost_fn=load_price(spec, entrypoints),
-        size_fn=load_size(spec, entrypoints),
+    workload = Workload(
+        load_price(spec, entrypoints), load_size(spec, entrypoints), spec.scaling.roles or None
+    )
+    options = FitOptions(
         seed=spec.seed,
         n_bootstrap=n_bootstrap,
+        policy=Policy(clamp_settings=not spec.scaling.extrapolate_settings),
     )
+    pick = pick_large_run(points, spec.space(), spec.target.flops, workload, options)
     return len(points), pick
 
 

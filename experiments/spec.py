@@ -224,6 +224,31 @@ class OptimizerSpec(_Strict):
         return self
 
 
+class ScalingSpec(_Strict):
+    """How the scaling model reads the sweep: which parameter plays which role (default: the
+    usual names, e.g. d_model is the width), and whether settings may be picked past their
+    searched range."""
+
+    roles: dict[str, str] = Field(
+        default_factory=dict,
+        description="role -> parameter name; roles: width, depth, experts, experts_per_token, "
+        "top_k, tokens, lr, batch",
+    )
+    extrapolate_settings: bool = Field(
+        False, description="allow settings (lr, batch, ...) past their searched range at the pick"
+    )
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, v: dict[str, str]) -> dict[str, str]:
+        from carbs.scaling.roles import ROLE_DEFAULTS
+
+        for role in v:
+            if role not in ROLE_DEFAULTS:
+                raise ValueError(f"unknown role {role!r}; roles are {sorted(ROLE_DEFAULTS)}")
+        return v
+
+
 class SweepSpec(_Strict):
     """A whole sweep definition."""
 
@@ -238,6 +263,7 @@ class SweepSpec(_Strict):
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     target: TargetSpec
     optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
+    scaling: ScalingSpec = Field(default_factory=ScalingSpec)
 
     @field_validator("search_space")
     @classmethod
@@ -277,6 +303,10 @@ class SweepSpec(_Strict):
                     f"constraints.{i}: constraint {expr!r} uses unknown names {sorted(missing)}; "
                     f"known parameters: {sorted(known)}"
                 )
+        names = set(self.search_space) | set(self.workload.fixed)
+        for role, name in self.scaling.roles.items():
+            if name not in names:
+                raise ValueError(f"scaling.roles.{role}: no parameter named {name!r}")
         if not any(p.scales_cost for p in self.search_space.values()):
             raise ValueError("search_space: mark at least one parameter with `scales_cost: true`")
         if not math.isfinite(self.target.flops):

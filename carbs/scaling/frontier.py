@@ -54,6 +54,6 @@ def fit_frontier_boot(
     resid = laws.frontier_resid(np.log(costs) - x0, np.log(loss))
     t0, _ = hb.polish(resid, first.theta, delta, weights=w[0])
     starts = np.repeat(t0[None, :], len(counts), axis=0)
-    th, _ = hb.batched_fit(resid, starts, w, delta, laws.FR_LO, laws.FR_HI, iters=150)
+    th, _ = hb.batched_fit(resid, starts, w, delta, (laws.FR_LO, laws.FR_HI), iters=150)
     th[0] = t0
     return FrontierBoot(th, masks, counts, x0)

@@ -29,8 +29,17 @@ def huber_grad(r: np.ndarray, delta: float) -> np.ndarray:
 
 
 def objective(resid: ResidFn, theta: np.ndarray, w: np.ndarray, delta: float) -> np.ndarray:
-    r, _ = resid(theta)
+    r = _values(resid, theta)
     return np.sum(w * huber(r, delta), axis=-1)
+
+
+def _values(resid: ResidFn, theta: np.ndarray) -> np.ndarray:
+    """Residuals only: a residual function may offer `values` to skip its Jacobian."""
+    fast = getattr(resid, "values", None)
+    return fast(theta) if fast is not None else resid(theta)[0]
+
+
+TOL = 1e-12  # relative objective change at which a row stops
 
 
 def batched_fit(
@@ -38,20 +47,19 @@ def batched_fit(
     theta0: np.ndarray,
     weights: np.ndarray,
     delta: float,
-    lo: np.ndarray | None = None,
-    hi: np.ndarray | None = None,
+    bounds: tuple[np.ndarray, np.ndarray] | None = None,
     iters: int = 200,
-    tol: float = 1e-12,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Minimise sum_i w_bi * huber(r_i(theta_b)) for every row b at once.
 
-    theta0 [B, P]; weights [B, n] (bootstrap multiplicities, or ones). Box bounds lo/hi [P]
-    keep exponents sane. Returns (theta [B, P], objective [B]).
+    theta0 [B, P]; weights [B, n] (bootstrap multiplicities, or ones). Box `bounds` (lo, hi),
+    each [P], keep exponents sane. Returns (theta [B, P], objective [B]).
     """
     th = np.array(theta0, dtype=float)
     B, P = th.shape
-    lo = np.full(P, -np.inf) if lo is None else np.asarray(lo, float)
-    hi = np.full(P, np.inf) if hi is None else np.asarray(hi, float)
+    lo = np.full(P, -np.inf) if bounds is None else np.asarray(bounds[0], float)
+    hi = np.full(P, np.inf) if bounds is None else np.asarray(bounds[1], float)
+    tol = TOL
     th = np.clip(th, lo, hi)
     lam = np.full(B, 1e-3)
     f = _safe_obj(resid, th, weights, delta)
@@ -63,9 +71,10 @@ def batched_fit(
         J = np.nan_to_num(J)
         psi = huber_grad(r, delta)
         irls = np.where(np.abs(r) <= delta, 1.0, delta / np.maximum(np.abs(r), 1e-300))
-        # J = dr/dtheta, so the gradient of sum w rho(r) is J^T (w psi)
-        g = np.einsum("bn,bnp->bp", weights * psi, J)
-        H = np.einsum("bn,bnp,bnq->bpq", weights * irls, J, J)
+        # J = dr/dtheta, so the gradient of sum w rho(r) is J^T (w psi); batched matmuls (BLAS)
+        Jt = J.transpose(0, 2, 1)
+        g = (Jt @ (weights * psi)[:, :, None])[:, :, 0]
+        H = Jt @ (J * (weights * irls)[:, :, None])
         diag = np.einsum("bpp->bp", H)
         A = H + (lam[:, None] * (diag + 1e-12))[:, :, None] * eye
         try:

@@ -309,8 +309,8 @@ def predict(
         Query(description="compute budgets in FLOPs"),
     ],
 ) -> dict[str, Any]:
-    """The best loss the fitted Pareto frontier predicts at each compute budget, and the large
-    run's own prediction (from the model the pick used) at the target."""
+    """The compute-optimal loss the scaling model predicts at each compute budget (90 %
+    interval), and the large run's own prediction at the target: both from the one model."""
     sweep = require_sweep(ctx, name)
     if not flops or len(flops) > 100:
         raise HTTPException(422, "give between 1 and 100 `flops` values")
@@ -321,7 +321,7 @@ def predict(
         raise _unavailable(exc) from exc
     return {
         "predictions": predictions,
-        "source": "Pareto frontier L(C) = E + A (C/C0)^-alpha, 90% bootstrap band",
+        "source": "scaling model: loss of the compute-optimal run at each budget, 90% interval",
         "target_flops": pick.target_flops,
         "target_loss_source": (pick.fits or {}).get("predicted_loss_source"),
         "target_loss": pick.predicted_loss,

@@ -151,31 +151,24 @@ def scaling_plots(store: Store, sw: Sweep, cache: Path, picks: PickCache) -> lis
 
 
 def predict(pick: Any, costs: list[float]) -> list[dict[str, float | None]]:
-    """The fitted Pareto frontier L(C) at each cost (FLOPs): the best loss a run of that cost is
-    expected to reach, with the 90 % bootstrap band where the fit drew one (inside its grid)."""
+    """The scaling model's compute-optimal loss at each cost (FLOPs), with its 90 % interval:
+    read off the curve the fit stored (log-log interpolation), so the answer is the model's own
+    (the same one the pick's prediction and the plots use). None outside the curve's range."""
     import numpy as np
 
-    from carbs.scaling import laws
+    curve = (pick.fits or {}).get("optimal_loss_curve") or {}
+    if not curve.get("compute"):
+        raise FitUnavailable("the stored fit has no loss curve to predict with")
+    g = np.log(np.asarray(curve["compute"], float))
+    c = np.log(np.asarray(costs, float))
+    inside = (c >= g[0]) & (c <= g[-1])
 
-    fr = (pick.fits or {}).get("frontier_pareto") or {}
-    prm = fr.get("params") or {}
-    if not prm or fr.get("log_C0") is None:
-        raise FitUnavailable("the stored fit has no frontier law to predict with")
-    theta = np.array([prm["a"], prm["e"], prm["alpha"]], float)
-    c = np.asarray(costs, float)
-    mid = laws.frontier_predict(theta, c, float(fr["log_C0"]))[0]
-    band = fr.get("band") or {}
-    lo = hi = [None] * len(c)
-    if band.get("cost"):
-        g = np.log(np.asarray(band["cost"], float))
-        inside = (np.log(c) >= g[0]) & (np.log(c) <= g[-1])
-        lo_v = np.interp(np.log(c), g, np.asarray(band["lo"], float))
-        hi_v = np.interp(np.log(c), g, np.asarray(band["hi"], float))
-        # bootstrap quantiles need not contain the point fit: widen to cover it (as the pick does)
-        lo_v, hi_v = np.minimum(lo_v, mid), np.maximum(hi_v, mid)
-        lo = [float(v) if ok else None for v, ok in zip(lo_v, inside, strict=True)]
-        hi = [float(v) if ok else None for v, ok in zip(hi_v, inside, strict=True)]
+    def at(key: str) -> list[float | None]:
+        v = np.exp(np.interp(c, g, np.log(np.asarray(curve[key], float))))
+        return [float(x) if ok else None for x, ok in zip(v, inside, strict=True)]
+
+    mid, lo, hi = at("loss"), at("lo"), at("hi")
     return [
-        {"flops": float(f), "loss": float(m) if np.isfinite(m) else None, "lo": a, "hi": b}
-        for f, m, a, b in zip(c, mid, lo, hi, strict=True)
+        {"flops": float(f), "loss": m, "lo": a, "hi": b}
+        for f, m, a, b in zip(np.exp(c), mid, lo, hi, strict=True)
     ]

@@ -117,7 +117,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from experiments.service.app import create_app
     from experiments.service.context import ServiceSettings
-
     from experiments.store.repository import Store
 
     Store(_storage(args)).dispose()  # a bad store is one line (exit 3) before the server starts

@@ -1,0 +1,235 @@
+"""The large run at a target compute: its size and tokens, shape, settings, and predicted loss.
+
+Stages, each reading the fitted `ScalingModel`: routing (experts per token where the model
+puts it, in the searched range) -> allocation (the compute-optimal size and tokens) -> shape
+(width, depth and the other cost-scaling parameters for that size) -> tokens (the budget,
+priced with the cost function) -> settings (each at its optimum for the picked size and data;
+the learning rate on its conservative side, below the divergence boundary) -> prediction (the
+model's loss at the picked config, with its interval). The allocation is solved again when the
+picked shape spends a different share of FLOPs beyond 6 N D than the runs did.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from carbs.scaling.grid import solve_tokens, valid_value
+from carbs.scaling.lossmodel import SPARSITY
+from carbs.scaling.lrpick import LrChoice, choose_lr, fit_lr_cliff
+from carbs.scaling.model import ASPECT, ScalingModel
+from carbs.scaling.optima import Allocation, SettingOptimum
+from carbs.scaling.prediction import Prediction
+from carbs.scaling.shape import ROUTING_ROLES, Shape, ShapeTarget, reference_run, solve_shape
+from carbs.space import SearchSpace
+
+CostFn = Callable[[dict[str, Any]], float]
+ALLOCATION_ROUNDS = 3
+
+
+@dataclass(frozen=True)
+class LargeRun:
+    """Everything the pick decided, stage by stage."""
+
+    config: dict[str, Any]
+    target: float
+    size: float
+    tokens: float
+    allocation: Allocation
+    shape: Shape | None
+    settings: Mapping[str, SettingOptimum]
+    lr: LrChoice | None
+    prediction: Prediction
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+def flops_size(cost_fn: CostFn, tokens: str) -> Callable[[dict[str, Any]], float]:
+    """A config's size as FLOPs per token / 6: N where no parameter counter is given."""
+
+    def size(c: dict[str, Any]) -> float:
+        return cost_fn({**c, tokens: 1e9}) / 6e9
+
+    return size
+
+
+def choose_sparsity(model: ScalingModel, compute: float) -> float | None:
+    """Experts per token (log) minimising the model's loss at the budget, within the runs'."""
+    fit = model.fit
+    if not fit.structure.sparsity or fit.sparsity_range is None:
+        return None
+    grid = np.linspace(*fit.sparsity_range, 41)
+    losses = [float(model.allocation(compute, sparsity=float(u)).log_loss_rows[0]) for u in grid]
+    return float(grid[int(np.argmin(losses))])
+
+
+def routing_values(
+    model: ScalingModel, u: float | None, ref: Mapping[str, Any]
+) -> dict[str, float]:
+    """The routing parameters for log experts per token `u` (top-k held where the runs were)."""
+    roles = model.evidence.roles
+    if u is None:
+        return {}
+    if roles.get("experts_per_token"):
+        return {roles.get("experts_per_token"): math.exp(u)}  # type: ignore[dict-item]
+    experts, top_k = roles.get("experts"), roles.get("top_k")
+    if experts is None:
+        return {}
+    k = float(ref.get(top_k, 1.0)) if top_k else 1.0
+    return {experts: math.exp(u) * k}
+
+
+@dataclass(frozen=True)
+class Draft:
+    """The pick before its settings: allocation, shape, size, tokens, routing, reference run."""
+
+    allocation: Allocation
+    shape: Shape | None
+    size: float
+    tokens: float
+    sparsity: float | None
+    reference: Mapping[str, Any]
+    notes: tuple[str, ...]
+
+
+def plan(
+    model: ScalingModel,
+    space: SearchSpace,
+    target: float,
+    cost_fn: CostFn | None,
+    size_fn: Callable[[dict[str, Any]], float] | None,
+) -> LargeRun:
+    """The large run of `target` FLOPs: its size and shape first, then its settings."""
+    return settle(model, space, target, draft(model, space, target, cost_fn, size_fn))
+
+
+def draft(
+    model: ScalingModel,
+    space: SearchSpace,
+    target: float,
+    cost_fn: CostFn | None,
+    size_fn: Callable[[dict[str, Any]], float] | None,
+) -> Draft:
+    """Routing, the compute-optimal size, a shape of that size and the tokens of the budget;
+    the size solved again where the shape spends another share of FLOPs than the runs did."""
+    ev, roles = model.evidence, model.evidence.roles
+    measure = size_fn or (flops_size(cost_fn, roles.tokens) if cost_fn and roles.tokens else None)
+    u = choose_sparsity(model, target)
+    ref = reference_run(ev, model.frontier.weight)
+    overhead = model.overhead()
+    for _ in range(ALLOCATION_ROUNDS):
+        alloc = model.allocation(target, sparsity=u, overhead=overhead)
+        if measure is None:
+            return Draft(alloc, None, alloc.size, alloc.tokens, u, ref, ())
+        goal = ShapeTarget(
+            alloc.size,
+            _aspect_target(model, alloc, u),
+            routing_values(model, u, ref),
+            model.policy.clamp_routing,
+        )
+        shape = solve_shape(ev, model.frontier.weight, space, goal, measure)
+        tokens = _tokens(shape, space, target, cost_fn, roles.tokens, overhead)
+        new = target / (6.0 * shape.size * tokens)
+        if abs(math.log(new / overhead)) < 0.01:
+            break
+        overhead = new
+    return Draft(alloc, shape, shape.size, tokens, u, ref, shape.notes)
+
+
+def _aspect_target(model: ScalingModel, alloc: Allocation, u: float | None) -> float | None:
+    """The model's aspect optimum at the allocation's size and data (None: not modelled)."""
+    names = [t.name for t in model.fit.structure.settings]
+    if ASPECT not in names:
+        return None
+    extra = {SPARSITY: u} if u is not None else None
+    # the aspect's optimum follows size and data only, so it is known before the shape; kept
+    # within the aspects the runs tried
+    z = float(model.fit.optimum_z(ASPECT, model.scale_at(alloc.size, alloc.tokens, extra))[0])
+    ax = model.axes[ASPECT]
+    return min(max(z, ax.lo), ax.hi)
+
+
+def _tokens(
+    shape: Shape,
+    space: SearchSpace,
+    target: float,
+    cost_fn: CostFn | None,
+    key: str | None,
+    overhead: float,
+) -> float:
+    """Tokens that make the config cost the target (priced with the cost function)."""
+    if cost_fn is None or key is None:
+        return target / (6.0 * overhead * shape.size)
+    p = space.param(key) if key in space.names else None
+    return solve_tokens(shape.params, cost_fn, target, p, key)
+
+
+def settle(model: ScalingModel, space: SearchSpace, target: float, d: Draft) -> LargeRun:
+    """Settings at the picked size and data, the lr's choice, the config and its prediction."""
+    ev, roles = model.evidence, model.evidence.roles
+    notes = list(d.notes)
+    size, tokens = d.size, d.tokens
+    cfg = dict(d.reference)
+    if d.shape is not None:
+        cfg.update(d.shape.params)
+    if roles.tokens:
+        cfg[roles.tokens] = tokens
+    extra = _extra(cfg, roles, d.sparsity)
+    optima = model.optima(size, tokens, extra)
+    lr = None
+    values: dict[str, float] = {}
+    for name, opt in optima.items():
+        if name == ASPECT:
+            continue
+        z = opt.z
+        if name == roles.lr:
+            ratio = float(model.fit.curvature(name)[1][0])
+            cliff = fit_lr_cliff(model.fit, ev, name)
+            lr = choose_lr(opt, ratio, cliff, math.log(size), model.axes[name].from_z, model.policy)
+            z = lr.z
+            notes.extend(lr.warnings)
+        if opt.clamped:
+            notes.append(
+                f"{name}: its optimum at the target lies outside the searched range; "
+                "kept at the bound (the runs show nothing beyond it)"
+            )
+        values[name] = model.axes[name].from_z(z)
+        if name in space.names:
+            cfg[name] = valid_value(space.param(name), values[name])
+    searched = {k: cfg[k] for k in space.names if k in cfg}
+    if not space.is_feasible(searched):
+        notes.append("the picked config violates a constraint of the search space")
+    picked = {k: float(cfg.get(k, v)) for k, v in values.items()}
+    scale = _with_aspect(extra, cfg, roles)
+    if ASPECT in optima and "z aspect" in scale:
+        picked[ASPECT] = scale["z aspect"]  # charged for the shape's aspect, as the runs were
+    rows = model.log_loss_rows(size, tokens, picked, scale)
+    pred = model.predict_rows(rows, target)
+    notes.extend(pred.warnings)
+    return LargeRun(
+        cfg, target, size, tokens, d.allocation, d.shape, optima, lr, pred, tuple(notes)
+    )
+
+
+def _extra(cfg: Mapping[str, Any], roles: Any, u: float | None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    width = roles.get("width")
+    if width and cfg.get(width):
+        out["log width"] = math.log(float(cfg[width]))
+    if u is not None:
+        out[SPARSITY] = u
+    return out
+
+
+def _with_aspect(extra: dict[str, float], cfg: Mapping[str, Any], roles: Any) -> dict[str, float]:
+    out = dict(extra)
+    w, d = roles.get("width"), roles.get("depth")
+    if w and d and cfg.get(w) and cfg.get(d):
+        out["z aspect"] = math.log(float(cfg[w]) / float(cfg[d]))
+    return out
+
+
+__all__ = ["ROUTING_ROLES", "LargeRun", "plan"]

@@ -1,0 +1,300 @@
+"""The scaling model: fitted once from runs, then asked what a config's loss is, where each
+setting's optimum is, how to split a budget, and what to train at a target compute.
+
+    model = ScalingModel.fit(evidence)                      # stages below, structure by backtest
+    model.loss(size=1e9, tokens=2e10, settings={"learning_rate": 3e-4})   -> Prediction
+    model.optimum("learning_rate", size=1e9, tokens=2e10)   -> SettingOptimum
+    model.allocation(1e21)                                  -> Allocation (N, D, loss)
+
+Stages: evidence -> frontier (Pareto set, each run's nearness) -> loss model (structure chosen
+by a rolling-origin backtest, then fitted with a bootstrap) -> queries. The pick for a target
+(`carbs.scaling.pick`) composes these queries with the shape solver.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from carbs.pareto import pareto_mask
+from carbs.scaling import huber as hb
+from carbs.scaling.evidence import Evidence, SettingAxis
+from carbs.scaling.frontier import FrontierBoot, fit_frontier_boot
+from carbs.scaling.lossmodel import (
+    SPARSITY,
+    FitData,
+    LossFit,
+    LossStructure,
+    base_fit,
+    fit_loss_model,
+)
+from carbs.scaling.optima import Allocation, SettingOptimum, allocate, setting_optima
+from carbs.scaling.policy import DEFAULT_POLICY, Policy
+from carbs.scaling.prediction import Prediction, form_error, predict
+from carbs.scaling.selection import Selection, SettingsPlan, select_structure
+
+ASPECT = "aspect"  # the shape's log(width / depth), modelled as a derived setting
+
+
+@dataclass(frozen=True)
+class Frontier:
+    """The successful runs' Pareto set, the frontier law L(C), and each run's nearness."""
+
+    boot: FrontierBoot
+    pareto: np.ndarray  # mask over successful runs
+    excess: np.ndarray  # log loss above the frontier law, per successful run
+    weight: np.ndarray  # the run's importance in the loss model's fit
+    scale: float  # the near-frontier scatter the weights are relative to
+
+
+@dataclass(frozen=True)
+class ScalingModel:
+    """A fitted scaling model (all stages' results) and the policy it was fitted under."""
+
+    evidence: Evidence
+    frontier: Frontier
+    data: FitData
+    selection: Selection
+    fit: LossFit
+    policy: Policy
+    axes: Mapping[str, SettingAxis] = field(default_factory=dict)  # settings' coordinates
+    counts: np.ndarray | None = None  # the bootstrap's multiplicities, for every stage
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    # ---- fitting -----------------------------------------------------------------------
+    @classmethod
+    def fit_evidence(
+        cls, ev: Evidence, policy: Policy = DEFAULT_POLICY, n_bootstrap: int = 200, seed: int = 0
+    ) -> ScalingModel:
+        """Fit every stage. Raises ValueError with fewer than `policy.min_runs` successes."""
+        if ev.n_ok < policy.min_runs:
+            raise ValueError(
+                f"a scaling model needs at least {policy.min_runs} successful runs, "
+                f"got {ev.n_ok}: run more of the sweep first"
+            )
+        warnings = list(ev.warnings)
+        if ev.n_ok < policy.few_runs:
+            warnings.append(f"only {ev.n_ok} successful runs: the laws are weakly determined")
+        front = frontier_stage(ev, policy)
+        data = fit_data(ev, front.weight, policy)
+        sel = select_structure(data, ev.cost[ev.ok], settings_plan(ev, data, policy), policy)
+        warnings.extend(sel.warnings)
+        rng = np.random.default_rng(seed)
+        counts = hb.bootstrap_weights(ev.n_ok, n_bootstrap, rng) if n_bootstrap else None
+        base = base_fit(data)
+        fit = fit_loss_model(data, sel.structure, base, counts, iters=policy.fit_iters)
+        why = degenerate(fit, data, policy)
+        if why and not sel.structure.e_prior:
+            s = sel.structure
+            sel = replace(
+                sel,
+                structure=LossStructure(s.family, True, s.sparsity, s.settings),
+                decisions=(
+                    *sel.decisions,
+                    f"the fit is degenerate ({why}): refitted with the prior on E",
+                ),
+            )
+            fit = fit_loss_model(data, sel.structure, base, counts, iters=policy.fit_iters)
+            why = degenerate(fit, data, policy)
+        if why:
+            warnings.append(
+                f"the loss law is not determined by these runs ({why}): its "
+                "extrapolation leans on the priors"
+            )
+        return cls(ev, front, data, sel, fit, policy, model_axes(ev, data), counts, tuple(warnings))
+
+    # ---- queries -------------------------------------------------------------------------
+    @property
+    def max_cost(self) -> float:
+        return float(np.max(self.evidence.cost[self.evidence.ok]))
+
+    def overhead(self) -> float:
+        """C / (6 N D) of the near-frontier runs at the top of compute (the FLOPs a run spends
+        beyond 6 per counted parameter and token: attention, the output head)."""
+        ev = self.evidence
+        ok = np.flatnonzero(ev.ok)
+        top = np.argsort(ev.cost[ok])[-max(3, len(ok) // 4) :]
+        return float(np.average(ev.overhead()[ok][top], weights=self.frontier.weight[top] + 1e-12))
+
+    def scale_at(
+        self, size: float, tokens: float, extra: Mapping[str, float] | None = None
+    ) -> dict[str, float]:
+        """The scale variables of a run of `size` parameters and `tokens` tokens."""
+        out = {
+            "log N": math.log(size),
+            "log D": math.log(tokens),
+            "log C": math.log(6.0 * self.overhead() * size * tokens),
+        }
+        out.update(extra or {})
+        if SPARSITY in self.fit.x0:
+            out.setdefault(SPARSITY, self.fit.x0[SPARSITY])
+        return out
+
+    def optima(
+        self, size: float, tokens: float, extra: Mapping[str, float] | None = None
+    ) -> dict[str, SettingOptimum]:
+        """Every setting's optimum for a run of this size and data (`extra`: log width,
+        sparsity, a setting's z when another follows it), combined with the near-frontier
+        runs' trend in compute."""
+        scale = self.scale_at(size, tokens, extra)
+        return setting_optima(self.fit, self.axes, scale, self.policy.clamp_settings)
+
+    def allocation(
+        self, compute: float, sparsity: float | None = None, overhead: float | None = None
+    ) -> Allocation:
+        """The compute-optimal size and tokens at `compute` FLOPs, settings at their optima
+        (`overhead`: C / (6 N D) to solve at; default the top runs')."""
+        u = sparsity if sparsity is not None else self.fit.x0.get(SPARSITY)
+        centre = float(np.average(self.data.log_n, weights=self.data.weight))
+        return allocate(self.fit, compute, overhead or self.overhead(), u, centre)
+
+    def log_loss_rows(
+        self,
+        size: float,
+        tokens: float,
+        settings: Mapping[str, float],
+        extra: Mapping[str, float] | None = None,
+    ) -> np.ndarray:
+        """log L per bootstrap row; `settings` are values (a missing one is at its optimum)."""
+        z = {
+            k: float(self.axes[k].to_z(v)) if k in self.axes else float(v)
+            for k, v in settings.items()
+        }
+        scale = self.scale_at(size, tokens, extra)
+        scale.update({f"z {k}": v for k, v in z.items()})
+        return self.fit.log_loss(math.log(size), math.log(tokens), z, scale)
+
+    def loss(
+        self,
+        size: float,
+        tokens: float,
+        settings: Mapping[str, float] | None = None,
+        extra: Mapping[str, float] | None = None,
+    ) -> Prediction:
+        """The predicted loss of a run, with its 90 % interval (bootstrap and model form)."""
+        rows = self.log_loss_rows(size, tokens, settings or {}, extra)
+        compute = 6.0 * self.overhead() * size * tokens
+        return self.predict_rows(rows, compute)
+
+    def predict_rows(self, log_loss_rows: np.ndarray, compute: float) -> Prediction:
+        ev = self.evidence
+        form = form_error(self.selection, ev.cost[ev.ok], ev.loss[ev.ok])
+        reach = max(math.log(compute / self.max_cost), 0.0)
+        return predict(log_loss_rows, form, reach)
+
+
+# ---- stages ------------------------------------------------------------------------------------
+def degenerate(fit: LossFit, data: FitData, policy: Policy) -> str | None:
+    """Why a fit cannot be trusted to extrapolate, or None: an irreducible loss collapsed toward
+    0, or an exponent outside what any published law has. Such fits trade E against a small
+    exponent along a ridge of near-equal fit (seen: E = 0.007 with beta 0.15, picking a model
+    7x too small), and a prior on E is what the runs then need."""
+    chin = fit.chinchilla_rows()[0]
+    e, lowest = math.exp(chin[2]), math.exp(float(np.min(data.log_loss)))
+    if e < policy.e_collapsed * lowest:
+        return f"E = {e:.3g} collapsed toward 0 (lowest loss {lowest:.3g})"
+    lo, hi = policy.plausible_exponents
+    for name, v in (("alpha", chin[3]), ("beta", chin[4])):
+        if not lo <= v <= hi:
+            return f"{name} = {v:.3g} outside the plausible {lo}-{hi}"
+    return None
+
+
+def frontier_stage(ev: Evidence, policy: Policy) -> Frontier:
+    """The Pareto set and frontier law of the successful runs, and each run's weight: full on
+    and below the frontier, falling with the excess loss above it on the near-frontier scale."""
+    ok = ev.ok
+    cost, loss = ev.cost[ok], ev.loss[ok]
+    boot = fit_frontier_boot(cost, loss, np.ones((1, len(cost))))
+    pareto = pareto_mask(cost, loss)
+    excess = np.log(loss) - np.log(boot.predict(cost)[0])
+    near = float(np.sqrt(np.mean(excess[pareto] ** 2))) if pareto.any() else 0.0
+    scale = max(policy.nearness_scale_floor, policy.nearness_scale_factor * near)
+    floor = policy.nearness_floor if ev.settings or ev.aspect is not None else 0.0
+    weight = np.maximum(np.exp(-0.5 * (np.maximum(excess, 0.0) / scale) ** 2), floor)
+    return Frontier(boot, pareto, excess, weight, scale)
+
+
+def fit_data(ev: Evidence, weight: np.ndarray, policy: Policy) -> FitData:
+    """The successful runs as the loss model sees them: log N, log D, log loss, settings' z
+    (the aspect ratio among them where it varies) and every scale variable."""
+    ok = ev.ok
+    scales = {k: v[ok] for k, v in ev.scales().items()}
+    z = {k: v[ok] for k, v in ev.settings.items()}
+    if ev.aspect is not None and float(np.std(ev.aspect[ok])) > policy.min_spread:
+        z[ASPECT] = ev.aspect[ok]
+    return FitData(
+        np.log(ev.size[ok]), np.log(ev.tokens[ok]), np.log(ev.loss[ok]), z, scales, weight
+    )
+
+
+def model_axes(ev: Evidence, data: FitData) -> dict[str, SettingAxis]:
+    """The settings' coordinates: the searched ones', and the aspect's, whose range is what the
+    runs tried (it is not searched, and past what they tried they show nothing)."""
+    axes = dict(ev.axes)
+    if ASPECT in data.z:
+        axes[ASPECT] = SettingAxis(
+            ASPECT, "identity", float(np.min(data.z[ASPECT])), float(np.max(data.z[ASPECT]))
+        )
+    return axes
+
+
+def settings_plan(ev: Evidence, data: FitData, policy: Policy) -> SettingsPlan:
+    """The settings the model fits (those the runs vary), batch first (the lr may follow it),
+    then the lr, the others, the aspect; as many as the runs support. And the extra scale
+    variables each may follow: the lr the width and the batch; others the lr and the batch."""
+    roles = ev.roles
+    varied = [s for s in data.z if float(np.std(data.z[s])) > policy.min_spread]
+    first = [s for s in (roles.get("batch"), roles.lr) if s in varied]
+    order = first + [s for s in varied if s not in first and s != ASPECT]
+    order += [ASPECT] if ASPECT in varied else []
+    budget = len(data.log_n) / policy.runs_per_parameter - 5
+    kept: list[str] = []
+    for s in order:
+        need = 4 + (s == roles.lr)
+        if budget >= need:
+            kept.append(s)
+            budget -= need
+    extras: dict[str, tuple[str, ...]] = {}
+    for s in kept:
+        if s == ASPECT:
+            continue
+        cand = []
+        if s == roles.lr:
+            batch = f"z {roles.get('batch')}" if roles.get("batch") in kept else None
+            cand = [v for v in ("log width", batch) if v is not None and v in data.cov]
+        else:
+            cand = [
+                f"z {o}"
+                for o in (roles.lr, roles.get("batch"))
+                if o in kept and o != s and kept.index(o) < kept.index(s)
+            ]
+        extras[s] = tuple(cand)
+    drift = {s: policy.other_drift for s in kept if s != ASPECT}
+    drift.update({roles.get(r): (m, sd) for r, m, sd in policy.role_drift if roles.get(r) in kept})
+    return SettingsPlan(tuple(kept), extras, roles.lr, drift)
+
+
+def model_summary(model: ScalingModel) -> dict[str, Any]:
+    """What the model is and why, for reports, the API and the store (JSON-ready)."""
+    fit, sel = model.fit, model.selection
+    chin = fit.chinchilla_rows()[0]
+    return {
+        "structure": fit.structure.describe(),
+        "selection": list(sel.decisions),
+        "backtest_rms_log_error": sel.backtest_error,
+        "candidates": [{"structure": s.structure.describe(), "score": s.score} for s in sel.tried],
+        "irreducible_loss": float(math.exp(chin[2])),
+        "size_exponent": float(chin[3]),
+        "data_exponent": float(chin[4]),
+        "n_runs": int(model.evidence.n_ok),
+        "n_failed": int(model.evidence.failed.sum()),
+        "size_measure": model.evidence.size_source,
+        "flops_overhead": model.overhead(),
+        "roles": dict(model.evidence.roles.names),
+        "warnings": list(model.warnings),
+    }

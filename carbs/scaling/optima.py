@@ -1,0 +1,148 @@
+"""What a fitted loss model says is best: each setting's optimum at a size and data, and the
+compute-optimal split of a budget between parameters and tokens.
+
+Why from the model, not from laws per parameter: each setting's optimum is read at the large
+run's own size, tokens and other settings (whatever the model found it to follow), and the
+size is the minimum of the modelled loss along the budget, so the pick and the predicted loss
+come from one object. Optima outside a setting's searched range are clamped unless the policy
+allows extrapolation: past the range the runs show nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from carbs.scaling.evidence import SettingAxis
+from carbs.scaling.lossmodel import LossFit
+
+GRID_HALF_WIDTH = 9.0  # e-folds of N searched either side of the runs' mean size
+GRID_POINTS = 721
+
+
+@dataclass(frozen=True)
+class SettingOptimum:
+    """One setting's optimum: in the model's coordinate z and as a value, with its spread."""
+
+    name: str
+    z: float
+    sd: float
+    value: float
+    clamped: bool
+    follows: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """The compute-optimal size and tokens at a budget, and the loss there (rows: bootstrap)."""
+
+    compute: float
+    size: float
+    tokens: float
+    overhead: float  # C / (6 N D) the split was solved at
+    size_rows: np.ndarray
+    log_loss_rows: np.ndarray
+
+    def size_interval(self, level: float = 0.9) -> tuple[float, float]:
+        q = (1 - level) / 2
+        rows = self.size_rows[1:] if len(self.size_rows) > 2 else self.size_rows
+        lo, hi = np.quantile(rows, [q, 1 - q])
+        return float(lo), float(hi)
+
+
+def allocate(
+    fit: LossFit, compute: float, overhead: float, sparsity: float | None, centre_log_n: float
+) -> Allocation:
+    """Minimise the modelled loss over N at C = 6 r N D (settings at their optima), per row."""
+    n = centre_log_n + np.linspace(-GRID_HALF_WIDTH, GRID_HALF_WIDTH, GRID_POINTS)
+    d = math.log(compute / (6.0 * overhead)) - n
+    log_r = _log_reducible_grid(fit, n, d, sparsity)
+    i = np.argmin(log_r, axis=1)
+    n_rows = _refine(fit, n, i, compute, overhead, sparsity)
+    d_rows = math.log(compute / (6.0 * overhead)) - n_rows
+    log_loss = np.logaddexp(fit.theta[:, fit.layout.e], _diag(fit, n_rows, d_rows, sparsity))
+    return Allocation(
+        compute,
+        float(math.exp(n_rows[0])),
+        float(math.exp(d_rows[0])),
+        overhead,
+        np.exp(n_rows),
+        log_loss,
+    )
+
+
+def _refine(
+    fit: LossFit,
+    grid: np.ndarray,
+    i: np.ndarray,
+    compute: float,
+    overhead: float,
+    sparsity: float | None,
+) -> np.ndarray:
+    """Golden-section refinement of each row's grid minimum (the loss is unimodal along C)."""
+    step = grid[1] - grid[0]
+    lo = grid[np.clip(i - 1, 0, len(grid) - 1)]
+    hi = grid[np.clip(i + 1, 0, len(grid) - 1)]
+    lo, hi = np.minimum(lo, hi - step), np.maximum(hi, lo + step)
+    g = (math.sqrt(5) - 1) / 2
+    total = math.log(compute / (6.0 * overhead))
+    for _ in range(40):
+        a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+        fa = _diag(fit, a, total - a, sparsity)
+        fb = _diag(fit, b, total - b, sparsity)
+        left = fa < fb
+        hi = np.where(left, b, hi)
+        lo = np.where(left, lo, a)
+    return 0.5 * (lo + hi)
+
+
+def _diag(fit: LossFit, n: np.ndarray, d: np.ndarray, sparsity: float | None) -> np.ndarray:
+    """Row b's log R at (n[b], d[b])."""
+    rows = fit.chinchilla_rows(sparsity)
+    x1 = rows[:, 0] - rows[:, 3] * n
+    x2 = rows[:, 1] - rows[:, 4] * d
+    if fit.layout.log_g is None:
+        return np.logaddexp(x1, x2)
+    g = np.exp(fit.theta[:, fit.layout.log_g])
+    return g * np.logaddexp(x1 / g, x2 / g)
+
+
+def _log_reducible_grid(
+    fit: LossFit, n: np.ndarray, d: np.ndarray, sparsity: float | None
+) -> np.ndarray:
+    """log R [rows, grid] at the points (n[k], d[k])."""
+    rows = fit.chinchilla_rows(sparsity)
+    x1 = rows[:, :1] - rows[:, 3:4] * n[None, :]
+    x2 = rows[:, 1:2] - rows[:, 4:5] * d[None, :]
+    if fit.layout.log_g is None:
+        return np.logaddexp(x1, x2)
+    g = np.exp(fit.theta[:, fit.layout.log_g])[:, None]
+    return g * np.logaddexp(x1 / g, x2 / g)
+
+
+def setting_optima(
+    fit: LossFit,
+    axes: Mapping[str, SettingAxis],
+    scale: Mapping[str, float],
+    clamp: bool,
+) -> dict[str, SettingOptimum]:
+    """Every setting of the model at its optimum for the scale variables `scale` (log N, log D,
+    log C, log width, ...), in the model's order: a setting whose optimum follows another
+    one's z reads it at that one's chosen value."""
+    cov = dict(scale)
+    out: dict[str, SettingOptimum] = {}
+    for term in fit.structure.settings:
+        z = fit.optimum_z(term.name, cov)
+        sd = float(np.std(z[1:])) if len(z) > 2 else math.inf
+        z0 = float(z[0])
+        ax = axes.get(term.name)
+        clamped = False
+        if ax is not None and clamp and not (ax.lo <= z0 <= ax.hi):
+            z0, clamped = min(max(z0, ax.lo), ax.hi), True
+        value = ax.from_z(z0) if ax is not None else z0
+        out[term.name] = SettingOptimum(term.name, z0, sd, value, clamped, term.follows)
+        cov[f"z {term.name}"] = z0
+    return out

@@ -1,0 +1,77 @@
+"""Every threshold, floor and prior the scaling model uses, in one place, each with its reason.
+
+Why one object: a constant tuned until one world's figure improves is overfitting; here each
+number says why it has its value (a published figure, a property of the maths, a limit of what
+runs can show), and a test or a caller can change one without editing the stages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from carbs.scaling.lossmodel import Family
+
+
+@dataclass(frozen=True)
+class Policy:
+    # -- what the runs must be ------------------------------------------------------------
+    min_runs: int = 3  # fewer successful runs cannot fix a level and two exponents
+    few_runs: int = 8  # below this every law is weakly determined: said in a warning
+    # -- which runs count, and how much ---------------------------------------------------------
+    # a run's weight falls with its excess loss over the frontier at its cost, on the scale of
+    # the near-frontier scatter (floored at 1 %, the seed noise of LM runs), never below the
+    # floor where the model has settings to learn: far runs still show what a bad setting
+    # costs. Without settings (imported tuned runs) there is no floor: an IsoFLOP curve's far
+    # edges (losses 2x the minimum: Porian et al. 2024) carry only misfit of the size and data
+    # terms (Porian top budgets: loss +0.9..1.7 % without, +0.9..2.4 % with a 0.01 floor)
+    nearness_scale_floor: float = 0.01
+    nearness_scale_factor: float = 2.0
+    nearness_floor: float = 0.05
+    # -- which structure: the rolling-origin backtest -------------------------------------------
+    # fit on the runs below a cost quantile, score the log loss of the runs above it; four
+    # origins, so one unlucky split does not choose the structure
+    backtest_quantiles: tuple[float, ...] = (0.4, 0.55, 0.7, 0.85)
+    backtest_min_test: int = 4
+    backtest_min_train: int = 8
+    # a richer structure must beat a simpler one by this share of the simpler one's error
+    # (about the backtest's own noise: the RMS over a few dozen held-out runs is uncertain by
+    # ~10 %, less for two structures scored on the same runs), else the simpler one is kept
+    parsimony: float = 0.05
+    families: tuple[Family, ...] = ("additive", "tied", "smooth")
+    # runs per parameter of the loss model: below it, settings are dropped (the Chinchilla part
+    # needs 5, each setting 2-4 more)
+    runs_per_parameter: float = 3.0
+    selection_iters: int = 120
+    fit_iters: int = 250
+    # a fit is degenerate (and refitted with the prior on E) when E falls below this share of
+    # the lowest loss, or an exponent leaves this range (published alpha, beta lie in 0.07-0.7)
+    e_collapsed: float = 0.05
+    plausible_exponents: tuple[float, float] = (0.05, 1.0)
+    # -- a setting's optimum --------------------------------------------------------------------
+    min_spread: float = 0.02  # z sd below which the runs cannot locate an optimum
+    # how fast a setting's optimum moves per e-fold of compute, by role, where the losses of
+    # small runs can barely show it (a batch size's penalty is shallow): DeepSeek LLM (Bi et al.
+    # 2024) fit eta_opt ~ C^-0.125 and B_opt ~ C^0.327; the sds allow the published spread
+    role_drift: tuple[tuple[str, float, float], ...] = (("lr", -0.125, 0.1), ("batch", 0.327, 0.15))
+    # any other setting (warmup, weight decay, ...): no agreed drift, so held unless the runs
+    # show one (a shallow penalty's slope extrapolated 100x moved warmups by e-folds)
+    other_drift: tuple[float, float] = (0.0, 0.15)
+    # -- the learning rate ---------------------------------------------------------------------
+    # the penalty above the optimum is at least this much steeper than below: runs near the
+    # optimum rarely show the steep side, which is there (and past it, divergence)
+    lr_ratio_floor: float = 2.0
+    p_fail: float = 0.05  # accepted chance that the large run diverges
+    # -- extrapolation --------------------------------------------------------------------------
+    # settings that do not scale cost are kept inside their searched range unless the spec says
+    # otherwise: past the range the runs show nothing (seen: an expert ratio of 17-23 picked
+    # from a sweep searching 1-8)
+    clamp_settings: bool = True
+    clamp_routing: bool = True  # experts and top_k: a bigger run needs no more routing
+    # -- intervals ------------------------------------------------------------------------------
+    coverage: float = 0.9
+    # the held-out error of a prediction grows with how far it extrapolates: its log error is
+    # taken to scale with the extrapolation distance to this power (1: linear in log compute)
+    error_growth: float = 1.0
+
+
+DEFAULT_POLICY = Policy()

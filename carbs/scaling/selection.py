@@ -1,0 +1,256 @@
+"""Choose the loss model's structure by how well it predicts the costliest runs it was not fitted
+on: a rolling-origin backtest.
+
+Why held-out error on the costliest runs: the large run lies beyond every small one, so the
+structure that serves it is the one that extrapolates along cost, not the one that fits the
+runs best (a richer model always fits better). Each candidate is fitted on the runs below a
+cost quantile and scored on the log loss of the runs above it, at three origins. Choices are
+made one at a time (loss family, then each setting's scale variables, then the sparsity terms),
+and a richer choice must beat the simpler one by the policy's parsimony margin.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from carbs.scaling.lossmodel import (
+    RAY_GRADIENT,
+    SPARSITY,
+    FitData,
+    LossStructure,
+    SettingTerm,
+    base_fit,
+    fit_folds,
+)
+from carbs.scaling.policy import Policy
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One origin of the backtest: fit on `train`, score on `test` (indices into the runs)."""
+
+    cutoff_cost: float
+    train: np.ndarray
+    test: np.ndarray
+    base: np.ndarray  # the size-and-data start fitted on `train`
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A candidate structure and its held-out error (weighted RMS of log loss, per fold)."""
+
+    structure: LossStructure
+    errors: tuple[float, ...]
+    what: str
+    fit_errors: tuple[float, ...] = ()  # in-sample RMS log error on each fold's training runs
+    residuals: tuple[np.ndarray, ...] = ()  # each fold's held-out residuals (log loss)
+
+    @property
+    def score(self) -> float:
+        if not self.errors or not np.all(np.isfinite(self.errors)):
+            return math.inf
+        return float(np.sqrt(np.mean(np.square(self.errors))))
+
+    def beats(self, other: Scored, margin: float) -> bool:
+        """A richer candidate earns its place: better by `margin` of the simpler one's error
+        overall, and better on at least half the folds (folds share runs: one fold's large
+        error is not evidence on its own)."""
+        if not math.isfinite(self.score):
+            return False
+        if not math.isfinite(other.score):
+            return True
+        wins = sum(a < b for a, b in zip(self.errors, other.errors, strict=True))
+        return self.score < other.score * (1 - margin) and wins * 2 >= len(self.errors)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The chosen structure, every candidate tried with its score, and why."""
+
+    structure: LossStructure
+    tried: tuple[Scored, ...]
+    folds: tuple[Fold, ...]
+    decisions: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def backtest_error(self) -> float | None:
+        """The chosen structure's held-out RMS log error (None without folds)."""
+        for s in self.tried:
+            if s.structure == self.structure:
+                return s.score
+        return None
+
+
+def make_folds(data: FitData, cost: np.ndarray, policy: Policy) -> list[Fold]:
+    """The backtest's origins: runs below each cost quantile fitted, the rest scored."""
+    folds = []
+    log_c = np.log(cost)
+    for q in policy.backtest_quantiles:
+        cut = float(np.quantile(log_c, q))
+        train, test = np.flatnonzero(log_c <= cut), np.flatnonzero(log_c > cut)
+        if len(train) < policy.backtest_min_train or len(test) < policy.backtest_min_test:
+            continue
+        try:
+            base = base_fit(data.subset(train), n_starts=8)
+        except Exception:  # noqa: BLE001 - a fold whose runs cannot be fitted is skipped
+            continue
+        folds.append(Fold(math.exp(cut), train, test, base))
+    return folds
+
+
+def held_out_errors(data: FitData, s: LossStructure, folds: Sequence[Fold], iters: int) -> Scored:
+    """Structure `s` scored: weighted RMS log error on each fold's held-out runs, on its
+    training runs (the noise to read the held-out error against), and the held-out residuals."""
+    pred = fit_folds(data, s, [f.train for f in folds], [f.base for f in folds], iters)
+    test, train, resid = [], [], []
+    for row, f in zip(pred, folds, strict=True):
+        for idx, out in ((f.test, test), (f.train, train)):
+            err = row[idx] - data.log_loss[idx]
+            out.append(float(np.sqrt(np.average(err * err, weights=data.weight[idx] + 1e-12))))
+        resid.append(row[f.test] - data.log_loss[f.test])
+    return Scored(s, tuple(test), "", tuple(train), tuple(resid))
+
+
+@dataclass(frozen=True)
+class SettingsPlan:
+    """The settings a model may fit: their order, the extra scale variables each optimum may
+    follow (another setting's z, the width), the lopsided one (the lr), the drift priors."""
+
+    names: tuple[str, ...]
+    extras: Mapping[str, tuple[str, ...]]
+    lopsided: str | None = None
+    drift: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+
+
+def full_structure(data: FitData, plan: SettingsPlan) -> LossStructure:
+    """Where selection starts: every setting's optimum follows size, data and its extras."""
+    terms = tuple(
+        SettingTerm(
+            s,
+            ("log N", "log D", *[v for v in plan.extras.get(s, ()) if v in data.cov]),
+            lopsided=s == plan.lopsided,
+            drift=plan.drift.get(s),
+        )
+        for s in plan.names
+    )
+    return LossStructure("additive", False, SPARSITY in data.cov, terms)
+
+
+def select_structure(
+    data: FitData, cost: np.ndarray, plan: SettingsPlan, policy: Policy
+) -> Selection:
+    """Choose the loss family (and the prior on E), prune what each setting's optimum follows,
+    and the sparsity terms, by the rolling-origin backtest."""
+    current = full_structure(data, plan)
+    folds = make_folds(data, cost, policy)
+    if not folds:
+        return Selection(
+            current,
+            (),
+            (),
+            ("too few runs for a backtest: the full structure, additive family",),
+            (
+                "too few runs above and below a cost split to choose the loss model's "
+                "structure by backtest; used the default",
+            ),
+        )
+    tried: list[Scored] = []
+    decisions: list[str] = []
+
+    def score(s: LossStructure, what: str) -> Scored:
+        for t in tried:
+            if t.structure == s:
+                return t
+        sc = held_out_errors(data, s, folds, policy.selection_iters)
+        sc = Scored(s, sc.errors, what, sc.fit_errors, sc.residuals)
+        tried.append(sc)
+        return sc
+
+    current = _choose_family(current, score, policy, decisions)
+    for name in plan.names:
+        current = _prune_follows(current, name, score, policy.parsimony, decisions)
+    if current.sparsity:
+        without = LossStructure(current.family, current.e_prior, False, current.settings)
+        current = _prefer(
+            score(without, "no sparsity terms"),
+            score(current, "sparsity terms"),
+            policy,
+            decisions,
+            "sparsity",
+        )
+    return Selection(current, tuple(tried), tuple(folds), tuple(decisions))
+
+
+def _prefer(
+    simple: Scored, rich: Scored, policy: Policy, decisions: list[str], what: str
+) -> LossStructure:
+    chosen = rich if rich.beats(simple, policy.parsimony) else simple
+    decisions.append(
+        f"{what}: {chosen.what} (held-out RMS log error {simple.score:.4f} for {simple.what}, "
+        f"{rich.score:.4f} for {rich.what})"
+    )
+    return chosen.structure
+
+
+def _choose_family(
+    current: LossStructure, score, policy: Policy, decisions: list[str]
+) -> LossStructure:  # type: ignore[no-untyped-def]
+    """The loss family (simplest first: tied, additive, smooth) and a prior on E or not."""
+    order = {"tied": 0, "additive": 1, "smooth": 2}
+    cands = []
+    for fam in sorted(policy.families, key=order.get):
+        for e_prior in (False, True):
+            s = LossStructure(fam, e_prior, current.sparsity, current.settings)
+            cands.append(score(s, f"{fam}{' + prior on E' if e_prior else ''}"))
+    best = min(cands, key=lambda c: c.score)
+    # the simplest candidate within the parsimony margin of the best
+    chosen = next(c for c in cands if not best.beats(c, policy.parsimony))
+    decisions.append(
+        "loss family: "
+        + chosen.what
+        + " (held-out RMS log error: "
+        + ", ".join(f"{c.what} {c.score:.4f}" for c in cands)
+        + ")"
+    )
+    return chosen.structure
+
+
+def _prune_follows(
+    current: LossStructure,
+    name: str,
+    score,
+    margin: float,  # type: ignore[no-untyped-def]
+    decisions: list[str],
+) -> LossStructure:
+    """Backward elimination of what setting `name`'s optimum follows: a scale variable is
+    dropped where the backtest is better without it by the parsimony margin. Why from the full
+    set, and only on evidence: on the world family, forward selection from a constant optimum
+    (median regret 1.7 %) and dropping wherever the backtest was no worse (2.0 %) both lost to
+    keeping every variable under the slopes' priors (1.3 %): a shallow penalty hides a drift
+    from held-out losses, and a shrunk slope costs little. A setting with a prior on
+    its drift keeps at least one variable that grows with compute, so the prior can act."""
+    cur = score(current, "")
+    changed = True
+    while changed:
+        changed = False
+        term = cur.structure.term(name)
+        for var in term.follows:
+            rest = tuple(v for v in term.follows if v != var)
+            if term.drift is not None and not any(RAY_GRADIENT.get(v, 0.0) for v in rest):
+                continue
+            simpler = score(
+                cur.structure.with_term(SettingTerm(name, rest, term.lopsided, term.drift)), ""
+            )
+            if simpler.beats(cur, margin):
+                decisions.append(
+                    f"{name}: optimum no longer follows {var} (held-out RMS log "
+                    f"error {cur.score:.4f} with it, {simpler.score:.4f} without)"
+                )
+                cur, changed = simpler, True
+                break
+    return cur.structure
