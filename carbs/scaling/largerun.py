@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,7 @@ class LargeRun:
     settings: Mapping[str, SettingOptimum]
     lr: LrChoice | None
     prediction: Prediction
+    sparsity: float | None = None  # log experts per token the pick routes at
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -121,9 +122,11 @@ def draft(
     ref = reference_run(ev, model.frontier.weight)
     overhead = model.overhead()
     for _ in range(ALLOCATION_ROUNDS):
-        alloc = model.allocation(target, sparsity=u, overhead=overhead)
+        alloc = supported(model, model.allocation(target, sparsity=u, overhead=overhead))
         if measure is None:
-            return Draft(alloc, None, alloc.size, alloc.tokens, u, ref, ())
+            return Draft(
+                alloc, None, alloc.size, alloc.tokens, u, ref, (alloc.note,) if alloc.note else ()
+            )
         goal = ShapeTarget(
             alloc.size,
             _aspect_target(model, alloc, u),
@@ -136,7 +139,32 @@ def draft(
         if abs(math.log(new / overhead)) < 0.01:
             break
         overhead = new
-    return Draft(alloc, shape, shape.size, tokens, u, ref, shape.notes)
+    notes = (*shape.notes, alloc.note) if alloc.note else shape.notes
+    return Draft(alloc, shape, shape.size, tokens, u, ref, notes)
+
+
+def supported(model: ScalingModel, alloc: Allocation) -> Allocation:
+    """The allocation's size kept within what the runs support: their sizes grown with compute
+    at the slow and the fast end of published exponents of N_opt (0.3 and 0.75: Kaplan et al.
+    2020 0.73, Hoffmann et al. 2022 0.50, Porian et al. 2024 0.5-0.87 by recipe). A degenerate
+    law can put N_opt at 40 parameters (seen on a 14-run CPU sweep)."""
+    ratio = alloc.compute / model.max_cost
+    sizes = model.evidence.size[model.evidence.ok]
+    lo, hi = float(np.min(sizes)) * ratio**0.3, float(np.max(sizes)) * ratio**0.75
+    if lo <= alloc.size <= hi:
+        return alloc
+    size = min(max(alloc.size, lo), hi)
+    tokens = alloc.tokens * alloc.size / size
+    return Allocation(
+        alloc.compute,
+        size,
+        tokens,
+        alloc.overhead,
+        alloc.size_rows,
+        alloc.log_loss_rows,
+        f"the fitted compute-optimal size ({alloc.size:.3g}) is outside what the runs "
+        f"support ({lo:.3g}..{hi:.3g}); used {size:.3g}",
+    )
 
 
 def _aspect_target(model: ScalingModel, alloc: Allocation, u: float | None) -> float | None:
@@ -207,11 +235,24 @@ def settle(model: ScalingModel, space: SearchSpace, target: float, d: Draft) -> 
     if ASPECT in optima and "z aspect" in scale:
         picked[ASPECT] = scale["z aspect"]  # charged for the shape's aspect, as the runs were
     rows = model.log_loss_rows(size, tokens, picked, scale)
-    pred = model.predict_rows(rows, target)
+    pred = bounded(model, model.predict_rows(rows, target), target)
     notes.extend(pred.warnings)
     return LargeRun(
-        cfg, target, size, tokens, d.allocation, d.shape, optima, lr, pred, tuple(notes)
+        cfg, target, size, tokens, d.allocation, d.shape, optima, lr, pred, d.sparsity, tuple(notes)
     )
+
+
+def bounded(model: ScalingModel, pred: Prediction, target: float) -> Prediction:
+    """The interval within what is physically so: not below the irreducible loss's 5 %
+    bootstrap quantile, and, for a compute-optimal run costlier than every small one, not above
+    the best small run's loss (more compute at good settings does not do worse)."""
+    ev = model.evidence
+    e_lo = float(np.quantile(model.fit.irreducible(), 0.05))
+    lo, hi = pred.interval
+    lo = min(max(lo, e_lo), pred.loss)
+    if target > model.max_cost:
+        hi = max(min(hi, float(np.min(ev.loss[ev.ok]))), pred.loss)
+    return replace(pred, interval=(lo, hi))
 
 
 def _extra(cfg: Mapping[str, Any], roles: Any, u: float | None) -> dict[str, float]:

@@ -244,21 +244,24 @@ def model_axes(ev: Evidence, data: FitData) -> dict[str, SettingAxis]:
 
 
 def settings_plan(ev: Evidence, data: FitData, policy: Policy) -> SettingsPlan:
-    """The settings the model fits (those the runs vary), batch first (the lr may follow it),
-    then the lr, the others, the aspect; as many as the runs support. And the extra scale
-    variables each may follow: the lr the width and the batch; others the lr and the batch."""
+    """The settings the model fits (those the runs vary), as many as the runs support, the lr
+    kept first, then the batch, the others, the aspect; in the model the batch comes first (the
+    lr's optimum may follow it). And the extra scale variables each may follow: the lr the
+    width and the batch; others the lr and the batch."""
     roles = ev.roles
     varied = [s for s in data.z if float(np.std(data.z[s])) > policy.min_spread]
-    first = [s for s in (roles.get("batch"), roles.lr) if s in varied]
-    order = first + [s for s in varied if s not in first and s != ASPECT]
-    order += [ASPECT] if ASPECT in varied else []
+    first = [s for s in (roles.lr, roles.get("batch")) if s in varied]
+    priority = first + [s for s in varied if s not in first and s != ASPECT]
+    priority += [ASPECT] if ASPECT in varied else []
     budget = len(data.log_n) / policy.runs_per_parameter - 5
-    kept: list[str] = []
-    for s in order:
+    chosen: list[str] = []
+    for s in priority:
         need = 4 + (s == roles.lr)
         if budget >= need:
-            kept.append(s)
+            chosen.append(s)
             budget -= need
+    batch = roles.get("batch")
+    kept = ([batch] if batch in chosen else []) + [s for s in chosen if s != batch]
     extras: dict[str, tuple[str, ...]] = {}
     for s in kept:
         if s == ASPECT:

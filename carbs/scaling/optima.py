@@ -45,6 +45,7 @@ class Allocation:
     overhead: float  # C / (6 N D) the split was solved at
     size_rows: np.ndarray
     log_loss_rows: np.ndarray
+    note: str | None = None  # why the size was changed from the model's (see largerun.supported)
 
     def size_interval(self, level: float = 0.9) -> tuple[float, float]:
         q = (1 - level) / 2

@@ -21,6 +21,7 @@ import numpy as np
 
 from carbs.scaling.evidence import from_trials
 from carbs.scaling.largerun import LargeRun, plan
+from carbs.scaling.lossmodel import SPARSITY
 from carbs.scaling.model import ScalingModel, model_summary
 from carbs.scaling.policy import DEFAULT_POLICY, Policy
 from carbs.scaling.result import LargeRunPick, jsonable
@@ -107,8 +108,8 @@ def summary(model: ScalingModel, run: LargeRun) -> dict[str, Any]:
     )
     return {
         "model": model_summary(model),
-        "optimal_loss_curve": loss_curve(model, grid),
-        "optima_curves": optima_curves(model, grid),
+        "optimal_loss_curve": loss_curve(model, grid, run),
+        "optima_curves": optima_curves(model, grid, run),
         "runs": runs_table(model),
         "backtest": backtest_table(model),
         "pick": {
@@ -140,12 +141,23 @@ def summary(model: ScalingModel, run: LargeRun) -> dict[str, Any]:
     }
 
 
-def loss_curve(model: ScalingModel, grid: np.ndarray) -> dict[str, list[float]]:
+def overhead_at(model: ScalingModel, run: LargeRun, compute: float) -> float:
+    """C / (6 N D) along the compute path: the top runs' below the costliest run, the pick's
+    at its target, log-linear between (bigger models spend relatively less on attention)."""
+    start, end = model.overhead(), run.target / (6.0 * run.size * run.tokens)
+    span = math.log(run.target / model.max_cost)
+    if span <= 0:
+        return end
+    t = min(max(math.log(compute / model.max_cost) / span, 0.0), 1.0)
+    return math.exp((1 - t) * math.log(start) + t * math.log(end))
+
+
+def loss_curve(model: ScalingModel, grid: np.ndarray, run: LargeRun) -> dict[str, list[float]]:
     """The compute-optimal loss at each compute, with its 90 % interval: the frontier the
-    model extrapolates (what the service's /predict answers)."""
+    model extrapolates (what the service's /predict answers), at the pick's routing."""
     mid, lo, hi, size, tokens = [], [], [], [], []
     for c in grid:
-        alloc = model.allocation(float(c))
+        alloc = model.allocation(float(c), run.sparsity, overhead_at(model, run, float(c)))
         pred = model.predict_rows(alloc.log_loss_rows, float(c))
         mid.append(pred.loss)
         lo.append(pred.interval[0])
@@ -162,14 +174,16 @@ def loss_curve(model: ScalingModel, grid: np.ndarray) -> dict[str, list[float]]:
     }
 
 
-def optima_curves(model: ScalingModel, grid: np.ndarray) -> dict[str, dict[str, list[float]]]:
+def optima_curves(
+    model: ScalingModel, grid: np.ndarray, run: LargeRun
+) -> dict[str, dict[str, list[float]]]:
     """Each setting's optimum along the compute-optimal path (the width read off the runs'
     trend with size, for optima that follow it)."""
     width = model.evidence.roles.get("width")
     out: dict[str, dict[str, list[float]]] = {}
     for c in grid:
-        alloc = model.allocation(float(c))
-        extra = {}
+        alloc = model.allocation(float(c), run.sparsity, overhead_at(model, run, float(c)))
+        extra = {} if run.sparsity is None else {SPARSITY: run.sparsity}
         if width and all(width in p for p in model.evidence.params):
             extra["log width"] = math.log(
                 trend(model.evidence, model.frontier.weight, width, math.log(alloc.size))

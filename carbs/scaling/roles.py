@@ -92,14 +92,19 @@ def infer_roles(
 
 
 def _settings(space: SearchSpace | None, names: Mapping[str, str]) -> tuple[str, ...]:
-    """Numeric searched parameters that do not scale cost: what has an optimum to fit, the
-    learning rate first (other settings' optima may follow it), the batch next."""
+    """Numeric searched parameters that do not scale cost and play no part in the shape (width,
+    depth, routing): what has an optimum to fit, the learning rate first (other settings'
+    optima may follow it), the batch next."""
     if space is None:
         return ()
+    shape = {names.get(r) for r in ("width", "depth", "experts", "experts_per_token", "top_k")}
     out = [
         p.name
         for p in space.params
-        if p.kind != "categorical" and not p.scales_cost and p.name != names.get("tokens")
+        if p.kind != "categorical"
+        and not p.scales_cost
+        and p.name != names.get("tokens")
+        and p.name not in shape
     ]
     first = [n for n in (names.get("lr"), names.get("batch")) if n in out]
     return tuple(first + [n for n in out if n not in first])

@@ -209,7 +209,7 @@ def _choose_family(
             cands.append(score(s, f"{fam}{' + prior on E' if e_prior else ''}"))
     best = min(cands, key=lambda c: c.score)
     # the simplest candidate within the parsimony margin of the best
-    chosen = next(c for c in cands if not best.beats(c, policy.parsimony))
+    chosen = next(c for c in cands if c.score <= best.score * (1 + policy.parsimony))
     decisions.append(
         "loss family: "
         + chosen.what

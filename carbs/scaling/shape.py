@@ -156,12 +156,24 @@ def _scale_to(
     lo, hi = -30.0, 30.0
     for _ in range(100):
         mid = 0.5 * (lo + hi)
-        if measure(at(mid, False)) < target:
+        if measure(at(mid, True)) < target:  # legal values: a cost function may refuse others
             lo = mid
         else:
             hi = mid
     t = 0.5 * (lo + hi)
-    return _best_legal(at(t, False), space, g, target, measure)
+    return _best_legal(at(t, False), space, g, target, _safe(measure))
+
+
+def _safe(measure: SizeFn) -> SizeFn:
+    """The size of a config, or inf where the workload refuses it (e.g. heads not dividing)."""
+
+    def size(c: dict[str, Any]) -> float:
+        try:
+            return float(measure(c))
+        except Exception:  # noqa: BLE001 - an illegal combination is simply not a candidate
+            return math.inf
+
+    return size
 
 
 def _best_legal(

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from carbs.scaling.pick import pick_large_run
+from carbs.scaling.pick import FitOptions, Workload, pick_large_run
 from carbs.scaling.types import TrialPoint
 from carbs.space import SearchSpace
 from experiments.spec import load_spec
 from models.accounting import training_flops_for_params
 
 SPEC = Path(__file__).resolve().parents[2] / "experiments" / "sweeps" / "moe_tiny.yaml"
+WORKLOAD = Workload(cost_fn=training_flops_for_params)
 KEYS = ("d_model", "n_layers", "n_experts", "top_k", "expert_hidden", "learning_rate", "tokens")
 # (searched params in KEYS order, held-out loss), from `bash scripts/demo.sh` on 2 CPU cores
 DEMO_TRIALS = [
@@ -46,8 +47,7 @@ def test_demo_sweep_pick_is_consistent_and_its_interval_bounded() -> None:
     spec = load_spec(SPEC)
     space = spec.space()
     points = _points(DEMO_TRIALS, space)
-    pick = pick_large_run(points, space, spec.target.flops, cost_fn=training_flops_for_params,
-                          n_bootstrap=60)  # fmt: skip
+    pick = pick_large_run(points, space, spec.target.flops, WORKLOAD, FitOptions(n_bootstrap=60))
     lo, hi = pick.predicted_loss_ci
     assert 0 < lo <= pick.predicted_loss <= hi <= max(loss for _, loss in DEMO_TRIALS)
     assert pick.predicted_loss < min(loss for _, loss in DEMO_TRIALS)  # 100x the compute helps
@@ -130,8 +130,7 @@ def test_a_sweep_that_never_varied_depth_still_gets_a_plausible_aspect_ratio() -
     spec = load_spec(BACKTEST_SPEC)
     space = spec.space()
     points = _points(BACKTEST_TRIALS, space)
-    pick = pick_large_run(points, space, spec.target.flops, cost_fn=training_flops_for_params,
-                          n_bootstrap=60)  # fmt: skip
+    pick = pick_large_run(points, space, spec.target.flops, WORKLOAD, FitOptions(n_bootstrap=60))
     p = pick.params
     assert 8 <= p["d_model"] / p["n_layers"] <= 128, p
     assert p["n_layers"] <= 16 and p["d_model"] >= 64, p
@@ -160,13 +159,13 @@ DEMO_TRIALS_NARROW = [
 def test_undetermined_laws_never_predict_worse_than_the_best_trial() -> None:
     """These fits sit on their bounds (Chinchilla alpha 3, E ~ 0; frontier alpha 14) and the
     joint model predicted 37.6 at 200x the compute, five times the worst trial. The pick must
-    say the laws are undetermined and predict no worse than the best trial."""
+    say the fitted allocation is not supported by the runs (here a compute-optimal size of a
+    few dozen parameters) and predict no worse than the best trial."""
     spec = load_spec(SPEC)
     space = spec.space()
     points = _points(DEMO_TRIALS_NARROW, space)
-    pick = pick_large_run(points, space, spec.target.flops, cost_fn=training_flops_for_params,
-                          n_bootstrap=60)  # fmt: skip
+    pick = pick_large_run(points, space, spec.target.flops, WORKLOAD, FitOptions(n_bootstrap=60))
     best = min(loss for _, loss in DEMO_TRIALS_NARROW)
     lo, hi = pick.predicted_loss_ci
     assert 0 < lo < pick.predicted_loss < best and hi <= best
-    assert any("do not determine how loss scales" in w for w in pick.warnings), pick.warnings
+    assert any("outside what the runs support" in w for w in pick.warnings), pick.warnings

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from carbs.scaling.pick import pick_large_run
+from carbs.scaling.pick import FitOptions, Workload, pick_large_run
 from carbs.scaling.types import TrialPoint
 from carbs.testing.scaling_world import ScalingWorld
 from dashboards.scaling_plots import plot_scaling
@@ -22,7 +22,9 @@ def test_plot_scaling_writes_png_and_svg(tmp_path: Path) -> None:
         cfg["learning_rate"] *= math.exp(rng.uniform(-0.5, 0.5))
         loss, cost = world.evaluate(cfg, rng)
         pts.append(TrialPoint(cfg, cost, loss, loss is None))
-    pick = pick_large_run(pts, world.space(), 1e20, cost_fn=world.cost, n_bootstrap=30)
+    pick = pick_large_run(
+        pts, world.space(), 1e20, Workload(world.cost), FitOptions(n_bootstrap=30)
+    )
     paths = plot_scaling(pts, pick, tmp_path)
     assert {p.suffix for p in paths} == {".png", ".svg"}
     assert len(paths) == 6

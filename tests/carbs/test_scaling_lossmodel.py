@@ -1,0 +1,107 @@
+"""The loss model and its structure, on synthetic runs with known answers: the fit recovers a
+law's exponents and a setting's optimum with what it follows, and the backtest chooses the loss
+family that extrapolates."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from carbs.scaling.lossmodel import (
+    FitData,
+    LossStructure,
+    SettingTerm,
+    base_fit,
+    fit_folds,
+    fit_loss_model,
+)
+from carbs.scaling.policy import Policy
+from carbs.scaling.selection import SettingsPlan, make_folds, select_structure
+
+E, A, B = 1.8, 400.0, 600.0
+
+
+def runs(
+    n: int, alpha: float, beta: float, follows: str, seed: int = 0, noise: float = 0.003
+) -> tuple[FitData, np.ndarray, dict[str, float]]:
+    """Runs over independent N and D, a learning rate scattered around an optimum that drifts
+    with log N, log D or nothing; the penalty scales the reducible part."""
+    rng = np.random.default_rng(seed)
+    log_n = rng.uniform(math.log(1e6), math.log(1e8), n)
+    log_d = rng.uniform(math.log(1e8), math.log(1e10), n)
+    x0 = {"log N": float(np.mean(log_n)), "log D": float(np.mean(log_d))}
+    truth = {"c": math.log(3e-3), "log N": 0.0, "log D": 0.0, "k": 0.05}
+    if follows != "none":
+        truth[follows] = -0.35
+    opt = (
+        truth["c"] + truth["log N"] * (log_n - x0["log N"]) + truth["log D"] * (log_d - x0["log D"])
+    )
+    z = opt + rng.normal(0.0, 1.0, n)
+    reducible = A * np.exp(-alpha * log_n) + B * np.exp(-beta * log_d)
+    loss = (E + reducible * np.exp(truth["k"] * (z - opt) ** 2)) * np.exp(rng.normal(0, noise, n))
+    cost = 6 * np.exp(log_n + log_d)
+    cov = {"log N": log_n, "log D": log_d, "log C": np.log(cost), "z lr": z}
+    data = FitData(log_n, log_d, np.log(loss), {"lr": z}, cov, np.ones(n))
+    return data, cost, truth
+
+
+def lr_structure(family: str = "additive") -> LossStructure:
+    return LossStructure(
+        family, False, False, (SettingTerm("lr", ("log N", "log D"), lopsided=True),)
+    )  # type: ignore[arg-type]
+
+
+def test_the_fit_recovers_the_law_and_the_optimum_at_the_runs() -> None:
+    data, _, truth = runs(120, 0.34, 0.30, "none")
+    fit = fit_loss_model(data, lr_structure(), base_fit(data))
+    a, b, e, alpha, beta = fit.chinchilla_rows()[0]
+    assert math.exp(e) == pytest.approx(E, rel=0.05)
+    assert alpha == pytest.approx(0.34, abs=0.03) and beta == pytest.approx(0.30, abs=0.03)
+    centre = {"log N": fit.x0["log N"], "log D": fit.x0["log D"]}
+    assert float(fit.optimum_z("lr", centre)[0]) == pytest.approx(truth["c"], abs=0.1)
+    assert float(fit.curvature("lr")[0][0]) == pytest.approx(truth["k"], rel=0.3)
+
+
+@pytest.mark.parametrize("follows", ["log D", "log N"])
+def test_an_optimum_that_follows_one_scale_variable_is_found_following_it(follows: str) -> None:
+    data, _, truth = runs(150, 0.34, 0.30, follows, seed=1)
+    fit = fit_loss_model(data, lr_structure(), base_fit(data))
+    other = "log N" if follows == "log D" else "log D"
+    j = fit.structure.settings[0].follows
+    slopes = dict(zip(j, fit.theta[0, fit.layout.terms[0][1]], strict=True))
+    assert slopes[follows] == pytest.approx(truth[follows], abs=0.08), slopes
+    assert abs(slopes[other]) < 0.08, slopes
+
+
+def test_folds_fitted_together_equal_folds_fitted_alone() -> None:
+    data, cost, _ = runs(60, 0.34, 0.30, "log D", seed=2)
+    s = lr_structure()
+    folds = make_folds(data, cost, Policy())
+    together = fit_folds(data, s, [f.train for f in folds], [f.base for f in folds], iters=200)
+    for row, f in zip(together, folds, strict=True):
+        alone = fit_loss_model(data.subset(f.train), s, f.base, iters=200)
+        pred = alone.log_loss_of(data.subset(f.test))[0]
+        np.testing.assert_allclose(row[f.test], pred, atol=2e-3)
+
+
+def test_the_backtest_keeps_the_simplest_family_within_the_margin_of_the_best() -> None:
+    data, cost, _ = runs(90, 0.32, 0.32, "none", seed=3)
+    sel = select_structure(data, cost, SettingsPlan(("lr",), {}, "lr"), Policy())
+    families = {t.what: t.score for t in sel.tried if t.what and "~" not in t.what}
+    best = min(families.values())
+    chosen = sel.structure.family + (" + prior on E" if sel.structure.e_prior else "")
+    assert families[chosen] <= best * (1 + Policy().parsimony)
+    order = [
+        "tied",
+        "tied + prior on E",
+        "additive",
+        "additive + prior on E",
+        "smooth",
+        "smooth + prior on E",
+    ]
+    simpler = order[: order.index(chosen)]
+    assert all(families[f] > best * (1 + Policy().parsimony) for f in simpler), families
+    assert sel.structure.family == "tied"  # these runs' exponents are equal
+    assert sel.decisions[0].startswith("loss family:")

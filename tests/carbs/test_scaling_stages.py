@@ -1,0 +1,119 @@
+"""Each stage of the scaling model on known answers: roles, evidence, the allocation, the shape,
+the settings' optima, the learning rate's choice, the interval, the degenerate-fit guard."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from carbs.scaling import laws
+from carbs.scaling.evidence import Columns, from_table
+from carbs.scaling.lossmodel import FitData, LossFit, LossStructure
+from carbs.scaling.lrpick import choose_lr, lopsided_shift
+from carbs.scaling.model import ScalingModel, degenerate
+from carbs.scaling.optima import SettingOptimum, allocate
+from carbs.scaling.policy import Policy
+from carbs.scaling.prediction import FormError, predict
+from carbs.scaling.roles import infer_roles
+from carbs.space import Param, SearchSpace
+
+CHIN = dict(E=1.8, A=400.0, B=600.0, alpha=0.34, beta=0.30)
+
+
+def chinchilla_rows(n: int = 80, seed: int = 0, noise: float = 0.002) -> list[dict[str, float]]:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(n):
+        N = math.exp(rng.uniform(math.log(1e6), math.log(3e8)))
+        D = math.exp(rng.uniform(math.log(1e8), math.log(3e10)))
+        loss = CHIN["E"] + CHIN["A"] / N ** CHIN["alpha"] + CHIN["B"] / D ** CHIN["beta"]
+        rows.append({"N": N, "D": D, "loss": loss * math.exp(rng.normal(0, noise))})
+    return rows
+
+
+def test_roles_come_from_the_spec_else_from_the_usual_names() -> None:
+    space = SearchSpace(
+        (
+            Param("hidden_size", "log", 64, 4096, scales_cost=True),
+            Param("num_layers", "int", 2, 48, scales_cost=True),
+            Param("peak_lr", "log", 1e-5, 1e-1),
+            Param("train_tokens", "log", 1e8, 1e12, scales_cost=True),
+            Param("warmup_frac", "logit", 0.001, 0.3),
+        )
+    )
+    roles = infer_roles(space, {"lr": "peak_lr"})
+    assert roles.get("width") == "hidden_size" and roles.get("depth") == "num_layers"
+    assert roles.tokens == "train_tokens" and roles.lr == "peak_lr"
+    assert roles.settings == ("peak_lr", "warmup_frac")  # lr first; cost-scaling ones are shape
+    with pytest.raises(ValueError, match="unknown role 'widht'"):
+        infer_roles(space, {"widht": "hidden_size"})
+    with pytest.raises(ValueError, match="no parameter named 'lr'"):
+        infer_roles(space, {"lr": "lr"})
+
+
+def test_imported_tables_name_the_bad_row_and_column() -> None:
+    rows = chinchilla_rows(5)
+    rows[3]["loss"] = "n/a"  # type: ignore[assignment]
+    with pytest.raises(ValueError, match="row 3: column 'loss' is missing or not a number"):
+        from_table(rows, Columns("N", "D", "loss"))
+    rows[3]["loss"] = -1.0
+    with pytest.raises(ValueError, match="row 3: column 'loss' must be a positive number"):
+        from_table(rows, Columns("N", "D", "loss"))
+
+
+def test_the_allocation_is_chinchillas_compute_optimum() -> None:
+    ev = from_table(chinchilla_rows(), Columns("N", "D", "loss"))
+    model = ScalingModel.fit_evidence(ev, n_bootstrap=20)
+    c = 1e22
+    alloc = model.allocation(c, overhead=1.0)
+    a, b, al, be = math.log(CHIN["A"]), math.log(CHIN["B"]), CHIN["alpha"], CHIN["beta"]
+    g = ((al * math.exp(a)) / (be * math.exp(b))) ** (1 / (al + be))
+    n_opt = g * (c / 6) ** (be / (al + be))
+    assert alloc.size == pytest.approx(n_opt, rel=0.15)
+    assert alloc.size * alloc.tokens * 6 == pytest.approx(c, rel=1e-6)
+    truth = CHIN["E"] + CHIN["A"] / n_opt**al + CHIN["B"] / (c / 6 / n_opt) ** be
+    assert math.exp(alloc.log_loss_rows[0]) == pytest.approx(truth, rel=0.01)
+    lo, hi = alloc.size_interval()
+    assert lo < alloc.size < hi
+
+
+def test_allocating_on_a_grid_agrees_with_a_direct_minimisation() -> None:
+    theta = np.array([[math.log(400), math.log(600), math.log(1.8), 0.34, 0.30]])
+    fit = LossFit(LossStructure(), theta, {}, None, 0.0, 3)
+    alloc = allocate(fit, 1e21, 1.0, None, math.log(1e8))
+    ns = np.exp(np.linspace(math.log(1e7), math.log(1e11), 200001))
+    loss = laws.chinchilla_predict(theta[0], ns, 1e21 / 6 / ns)[0]
+    assert alloc.size == pytest.approx(float(ns[int(np.argmin(loss))]), rel=1e-3)
+
+
+def test_the_lr_goes_below_an_uncertain_optimum_and_never_past_the_cliff() -> None:
+    assert lopsided_shift(1.0) == pytest.approx(0.0, abs=1e-9)
+    assert 0.2 < lopsided_shift(2.0) < lopsided_shift(3.0) < 0.6
+    opt = SettingOptimum("lr", math.log(1e-3), 0.3, 1e-3, False, ("log N",))
+    choice = choose_lr(opt, 3.0, None, math.log(1e9), math.exp, Policy())
+    assert choice.value < 1e-3 and choice.z == pytest.approx(opt.z - lopsided_shift(3.0) * 0.3)
+
+
+def test_the_interval_grows_with_extrapolation_and_holds_the_bootstrap() -> None:
+    rows = np.log(np.array([3.0, 2.98, 3.02, 3.01, 2.99]))
+    form = FormError(base=0.0, slope=0.01**2)
+    near, far = predict(rows, form, 0.5), predict(rows, form, 4.6)
+    assert near.loss == far.loss == pytest.approx(3.0)
+    assert (far.interval[1] - far.interval[0]) > 2 * (near.interval[1] - near.interval[0])
+    assert far.form_sd == pytest.approx(0.046) and near.bootstrap_sd == far.bootstrap_sd
+    alone = predict(rows, None, 4.6)
+    assert alone.form_sd == 0 and "bootstrap's only" in alone.warnings[0]
+
+
+def test_a_collapsed_irreducible_loss_or_an_implausible_exponent_reads_as_degenerate() -> None:
+    data = FitData(np.zeros(3), np.zeros(3), np.log([4.0, 4.5, 5.0]), {}, {}, np.ones(3))
+
+    def fit(e: float, alpha: float, beta: float) -> LossFit:
+        theta = np.array([[5.0, 6.0, math.log(e), alpha, beta]])
+        return LossFit(LossStructure(), theta, {}, None, 0.0, 3)
+
+    assert degenerate(fit(1.8, 0.34, 0.30), data, Policy()) is None
+    assert "collapsed" in degenerate(fit(0.01, 0.34, 0.30), data, Policy())
+    assert "beta = 0.02" in degenerate(fit(1.8, 0.34, 0.02), data, Policy())
