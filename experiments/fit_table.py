@@ -66,7 +66,12 @@ def read_rows(path: Path, where: list[str]) -> list[dict[str, Any]]:
             raise ValueError(f"--where {cond!r}: write COLUMN=VALUE")
         if rows and key not in rows[0]:
             raise ValueError(f"--where: no column {key!r}; columns are {sorted(rows[0])}")
-        rows = [r for r in rows if r.get(key) == value]
+        kept = [r for r in rows if r.get(key) == value]
+        if rows and not kept:
+            seen = sorted({str(r.get(key)) for r in rows})
+            shown = ", ".join(seen[:10]) + (", ..." if len(seen) > 10 else "")
+            raise ValueError(f"--where {cond!r}: no row has {key} = {value!r}; it has {shown}")
+        rows = kept
     if not rows:
         raise ValueError(f"{path}: no rows (after --where filters)")
     return rows

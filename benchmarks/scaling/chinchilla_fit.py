@@ -50,8 +50,7 @@ def main() -> None:
         np.repeat(fit.theta[None], len(counts), 0),
         counts,
         1e-3,
-        laws.CH_LO,
-        laws.CH_HI,
+        (laws.CH_LO, laws.CH_HI),
         iters=150,
     )
     t2 = time.perf_counter()

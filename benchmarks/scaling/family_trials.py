@@ -36,6 +36,17 @@ class Trial:
     loss: float | None
 
 
+def scaling_roles(world: FamilyWorld) -> dict[str, str]:
+    """The `scaling.roles` a researcher would declare for this world's names (an expert count
+    may be called `expert_ratio` and a ratio `n_experts`: only the spec can say which)."""
+    names = world.space().names
+    experts = "experts" if world.form.experts_as == "count" else "experts_per_token"
+    roles = {experts: world.form.name_of("experts")}
+    for role in ("width", "depth", "top_k", "tokens", "lr", "batch"):
+        roles[role] = world.form.name_of(role)
+    return {r: n for r, n in roles.items() if n in names or r == "tokens"}
+
+
 def spec_of(world: FamilyWorld, storage: str, seed: int) -> dict[str, Any]:
     """The sweep definition a researcher would write for this world."""
     space = world.space()
@@ -73,6 +84,7 @@ def spec_of(world: FamilyWorld, storage: str, seed: int) -> dict[str, Any]:
             "max_total_cost": TOTAL_COST,
         },
         "target": {"flops": TARGET},
+        "scaling": {"roles": scaling_roles(world)},
     }
 
 

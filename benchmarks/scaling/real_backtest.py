@@ -1,13 +1,11 @@
-"""Backtest the scaling laws on a real stored sweep at a chosen extrapolation ratio.
+"""Backtest the scaling model on a real stored sweep at a chosen extrapolation ratio.
 
-Fit on the trials that cost at most 1/ratio of the costliest one; score the predictions on the
-costlier Pareto-frontier trials, which lie up to `ratio` x past everything fitted:
+Fit on the trials that cost at most 1/ratio of the costliest one; score on the costlier
+Pareto-frontier trials, which lie up to `ratio` x past everything fitted:
 
-- the frontier law L(C) = E + A C^-alpha at each held-out frontier trial's cost, with its 90 %
-  bootstrap interval and with the band the dashboard draws (widened past the data by the
-  cheap trials' own backtest error, `carbs.scaling.backtest.widen_past_data`);
-- the pick: `pick_large_run` on the cheap trials for the costliest trial's compute, its
-  predicted loss (and interval) against the best loss the sweep observed at that compute.
+- the fitted compute-optimal loss curve (with its 90 % band) at each held-out frontier trial;
+- the pick: `pick_large_run` on the cheap trials for the costliest frontier trial's compute,
+  its predicted loss (and interval) against the best loss the sweep observed at that compute.
 
     python benchmarks/scaling/real_backtest.py --store sqlite:///carbs.db --sweep moe_backtest
 
@@ -28,10 +26,7 @@ from typing import Any
 import numpy as np
 
 from carbs.pareto import pareto_mask
-from carbs.scaling import huber as hb
-from carbs.scaling.backtest import backtest, widen_past_data
-from carbs.scaling.frontier import fit_frontier_boot
-from carbs.scaling.pick import pick_large_run
+from carbs.scaling.pick import FitOptions, LargeRunPick, Workload, pick_large_run
 from carbs.scaling.types import TrialPoint
 from experiments.dispatch.recorder import load_price
 from experiments.large_run import load_size, trial_points
@@ -59,69 +54,58 @@ def load(url: str, sweep: str) -> tuple[SweepSpec, list[TrialPoint]]:
     return spec, trial_points(spec, store.trials(row.id, with_curves=True))
 
 
+def _curve_at(pick: LargeRunPick, cost: float) -> tuple[float, float, float]:
+    """The fitted compute-optimal loss and its 90 % band at `cost` (log-log interpolation)."""
+    curve = pick.fits["optimal_loss_curve"]
+    x = np.log(curve["compute"])
+    return tuple(  # type: ignore[return-value]
+        float(np.exp(np.interp(math.log(cost), x, np.log(curve[k])))) for k in ("loss", "lo", "hi")
+    )
+
+
 def backtest_at(
     spec: SweepSpec, points: list[TrialPoint], ratio: float, n_boot: int, seed: int
 ) -> dict[str, Any]:
+    """Fit below max cost / ratio, score the held-out frontier and the pick at its top."""
     ok = [p for p in points if not p.failed and p.loss is not None and math.isfinite(p.loss)]
     costs = np.array([p.cost for p in ok])
     loss = np.array([p.loss for p in ok])
     split = float(costs.max()) / ratio
     train = costs <= split
-    front = pareto_mask(costs, loss)
-    test = front & ~train
+    test = pareto_mask(costs, loss) & ~train
     if train.sum() < 5 or not test.any():
         raise SystemExit(
             f"ratio {ratio}: {int(train.sum())} trials below {split:.3g} FLOPs and "
             f"{int(test.sum())} frontier trials above: too few to backtest; try a smaller ratio"
         )
-    rng = np.random.default_rng(seed)
-    n = int(train.sum())
-    counts = np.vstack([np.ones((1, n)), hb.bootstrap_weights(n, n_boot, rng)])
-    fb = fit_frontier_boot(costs[train], loss[train], counts)
-    pred = fb.predict(costs[test])
-    lo, hi = np.quantile(pred[1:], [0.05, 0.95], axis=0)
+    target = float(costs[test].max())
+    fitted = [p for p in points if p.cost <= split]
+    workload = Workload(load_price(spec), load_size(spec), spec.scaling.roles or None)
+    pk = pick_large_run(
+        fitted, spec.space(), target, workload, FitOptions(seed=seed, n_bootstrap=n_boot)
+    )
     train_max = float(costs[train].max())
-    # the band the dashboard draws: widened past the data by the cheap runs' own backtest
-    inner = backtest(costs[train], loss[train])
-    wlo, whi = widen_past_data(costs[test], pred[0], lo, hi, train_max, inner)
     rows = []
-    for j, (c, y) in enumerate(zip(costs[test], loss[test], strict=True)):
+    for c, y in zip(costs[test], loss[test], strict=True):
+        mid, lo, hi = _curve_at(pk, float(c))
         rows.append(
             {
                 "cost": float(c),
                 "extrapolation": float(c / train_max),
                 "observed": float(y),
-                "predicted": float(pred[0, j]),
-                "rel_err": float(pred[0, j] / y - 1),
-                "ci90": [float(lo[j]), float(hi[j])],
-                "covered": bool(lo[j] <= y <= hi[j]),
-                "band_widened": [float(wlo[j]), float(whi[j])],
-                "covered_widened": bool(wlo[j] <= y <= whi[j]),
+                "predicted": mid,
+                "rel_err": mid / float(y) - 1,
+                "ci90": [lo, hi],
+                "covered": bool(lo <= y <= hi),
             }
         )
-    target = float(costs[test].max())
-    pk = pick_large_run(
-        [p for p, t in zip(ok, train, strict=True) if t] + [p for p in points if p.failed
-                                                             and p.cost <= split],
-        spec.space(),
-        target,
-        cost_fn=load_price(spec),
-        size_fn=load_size(spec),
-        seed=seed,
-        n_bootstrap=n_boot,
-    )  # fmt: skip
     best_seen = float(loss[costs >= target * 0.999].min())
     return {
         "ratio": ratio,
         "n_trials": len(ok),
-        "n_train": n,
+        "n_train": int(train.sum()),
         "train_cost_range": [float(costs[train].min()), train_max],
         "frontier_test": rows,
-        "frontier_max_abs_err": max(abs(r["rel_err"]) for r in rows),
-        "inner_backtest_max_err": inner.get("loss_rel_err_max"),
-        "frontier_err_at_max_extrapolation": rows[int(np.argmax([r["cost"] for r in rows]))][
-            "rel_err"
-        ],
         "pick": {
             "target_flops": target,
             "extrapolation": target / train_max,
@@ -157,10 +141,9 @@ def main() -> None:
         for t in res["frontier_test"]:
             print(
                 f"  frontier trial {t['cost']:.3g} FLOPs ({t['extrapolation']:.1f}x): observed "
-                f"{t['observed']:.4f}, L(C) predicts {t['predicted']:.4f} "
+                f"{t['observed']:.4f}, the optimal-loss curve predicts {t['predicted']:.4f} "
                 f"({100 * t['rel_err']:+.1f} %), 90 % [{t['ci90'][0]:.3f}, {t['ci90'][1]:.3f}]"
-                f"{'' if t['covered'] else ' (missed)'}; widened [{t['band_widened'][0]:.3f}, "
-                f"{t['band_widened'][1]:.3f}]{'' if t['covered_widened'] else ' (missed)'}"
+                f"{'' if t['covered'] else ' (missed)'}"
             )
         pk = res["pick"]
         print(
