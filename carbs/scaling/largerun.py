@@ -24,7 +24,14 @@ from carbs.scaling.lrpick import LrChoice, choose_lr, fit_lr_cliff
 from carbs.scaling.model import ASPECT, ScalingModel
 from carbs.scaling.optima import Allocation, SettingOptimum
 from carbs.scaling.prediction import Prediction
-from carbs.scaling.shape import ROUTING_ROLES, Shape, ShapeTarget, reference_run, solve_shape
+from carbs.scaling.shape import (
+    ROUTING_ROLES,
+    Shape,
+    ShapeTarget,
+    log_trend,
+    reference_run,
+    solve_shape,
+)
 from carbs.space import SearchSpace
 
 CostFn = Callable[[dict[str, Any]], float]
@@ -168,14 +175,25 @@ def supported(model: ScalingModel, alloc: Allocation) -> Allocation:
 
 
 def _aspect_target(model: ScalingModel, alloc: Allocation, u: float | None) -> float | None:
-    """The model's aspect optimum at the allocation's size and data (None: not modelled)."""
+    """The log aspect ratio for the allocation's size and data (None: not modelled): the loss
+    model's optimum combined by precision with where the near-frontier runs sit (their trend in
+    log N, their spread as its sd). Why both: an aspect penalty is shallow, so the loss model's
+    optimum is often barely determined (sd ~1 in log), while the optimizer's best runs show
+    where good aspects were found. Kept within the aspects the runs tried."""
     names = [t.name for t in model.fit.structure.settings]
-    if ASPECT not in names:
+    ev = model.evidence
+    if ASPECT not in names or ev.aspect is None:
         return None
     extra = {SPARSITY: u} if u is not None else None
-    # the aspect's optimum follows size and data only, so it is known before the shape; kept
-    # within the aspects the runs tried
-    z = float(model.fit.optimum_z(ASPECT, model.scale_at(alloc.size, alloc.tokens, extra))[0])
+    # the aspect's optimum follows size and data only, so it is known before the shape
+    rows = model.fit.optimum_z(ASPECT, model.scale_at(alloc.size, alloc.tokens, extra))
+    z_fit, sd_fit = float(rows[0]), max(float(np.std(rows[1:])) if len(rows) > 2 else 0.0, 1e-3)
+    ok = ev.ok
+    z_runs, sd_runs = log_trend(
+        np.log(ev.size[ok]), ev.aspect[ok], model.frontier.weight, math.log(alloc.size)
+    )
+    w_fit, w_runs = sd_fit**-2, sd_runs**-2
+    z = (w_fit * z_fit + w_runs * z_runs) / (w_fit + w_runs)
     ax = model.axes[ASPECT]
     return min(max(z, ax.lo), ax.hi)
 

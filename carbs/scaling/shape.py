@@ -127,12 +127,20 @@ def trend_ratio(ev: Evidence, weight: np.ndarray, width: str, depth: str, log_n:
     """width / depth at size exp(log_n) from the runs' trend of the aspect ratio."""
     ok = np.flatnonzero(ev.ok)
     ratio = np.array([float(ev.params[i][width]) / float(ev.params[i][depth]) for i in ok])
-    x, y = np.log(ev.size[ok]), np.log(ratio)
+    return math.exp(log_trend(np.log(ev.size[ok]), np.log(ratio), weight, log_n)[0])
+
+
+def log_trend(x: np.ndarray, y: np.ndarray, weight: np.ndarray, at: float) -> tuple[float, float]:
+    """(value at `at`, weighted residual sd) of y's weighted linear trend in x, the slope
+    shrunk toward 0 with sd TREND_PRIOR_SD: where near-frontier runs sit, and how widely."""
     xm, ym = np.average(x, weights=weight), np.average(y, weights=weight)
     sxx = float(np.sum(weight * (x - xm) ** 2))
     sxy = float(np.sum(weight * (x - xm) * (y - ym)))
     resid_var = max(float(np.average((y - ym) ** 2, weights=weight)), 1e-4)
-    return float(math.exp(ym + sxy / (sxx + resid_var / TREND_PRIOR_SD**2) * (log_n - xm)))
+    slope = sxy / (sxx + resid_var / TREND_PRIOR_SD**2)
+    resid = y - ym - slope * (x - xm)
+    sd = math.sqrt(max(float(np.average(resid**2, weights=weight)), 1e-4))
+    return float(ym + slope * (at - xm)), sd
 
 
 def _scale_to(
