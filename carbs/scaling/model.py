@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,6 @@ from carbs.scaling.lossmodel import (
     SPARSITY,
     FitData,
     LossFit,
-    LossStructure,
     base_fit,
     fit_loss_model,
 )
@@ -88,18 +87,6 @@ class ScalingModel:
         base = base_fit(data)
         fit = fit_loss_model(data, sel.structure, base, counts, iters=policy.fit_iters)
         why = degenerate(fit, data, policy)
-        if why and not sel.structure.e_prior:
-            s = sel.structure
-            sel = replace(
-                sel,
-                structure=LossStructure(s.family, True, s.sparsity, s.settings),
-                decisions=(
-                    *sel.decisions,
-                    f"the fit is degenerate ({why}): refitted with the prior on E",
-                ),
-            )
-            fit = fit_loss_model(data, sel.structure, base, counts, iters=policy.fit_iters)
-            why = degenerate(fit, data, policy)
         if why:
             warnings.append(
                 f"the loss law is not determined by these runs ({why}): its "
@@ -192,7 +179,7 @@ def degenerate(fit: LossFit, data: FitData, policy: Policy) -> str | None:
     """Why a fit cannot be trusted to extrapolate, or None: an irreducible loss collapsed toward
     0, or an exponent outside what any published law has. Such fits trade E against a small
     exponent along a ridge of near-equal fit (seen: E = 0.007 with beta 0.15, picking a model
-    7x too small), and a prior on E is what the runs then need."""
+    7x too small); the prior on E holds most such fits back, and the rest are said."""
     chin = fit.chinchilla_rows()[0]
     e, lowest = math.exp(chin[2]), math.exp(float(np.min(data.log_loss)))
     if e < policy.e_collapsed * lowest:
