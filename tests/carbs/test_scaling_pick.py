@@ -78,6 +78,12 @@ def test_the_stored_curves_agree_with_the_prediction(world_pick) -> None:  # typ
     # safe side, its shape on the legal grid)
     assert at <= pick.predicted_loss * 1.001
     assert pick.predicted_loss / at - 1 < 0.02
+    band = [
+        float(np.exp(np.interp(math.log(target), np.log(curve["compute"]), np.log(curve[k]))))
+        for k in ("lo", "hi")
+    ]
+    lo, hi = pick.predicted_loss_ci
+    assert band[0] == pytest.approx(lo, rel=0.03) and band[1] == pytest.approx(hi, rel=0.03)
     assert pick.fits["pick"]["prediction"]["loss"] == pytest.approx(pick.predicted_loss)
     json.dumps(pick.to_dict())  # plain JSON for the store and the API
 
