@@ -203,7 +203,11 @@ def _prefer(
 def _choose_family(
     current: LossStructure, score, policy: Policy, decisions: list[str]
 ) -> LossStructure:  # type: ignore[no-untyped-def]
-    """The loss family, simplest first (tied, additive, smooth), each with the prior on E.
+    """The loss family, each with the prior on E: from the simplest (tied), a richer one
+    (additive, then smooth) replaces the current choice only where it `beats` it, the rule
+    every choice here follows (on Gadre et al. the smooth family won the longest-reach fold
+    alone and under-predicted the 6.9B run by 1.8 %; with the rule: mean error 1.19 -> 1.06 %,
+    the family's figures unchanged).
 
     Why always the prior: the backtest reaches a few e-folds of compute past its folds, where
     a lower E with a flatter power law fits as well, so it cannot tell them apart; at 100x they
@@ -216,9 +220,10 @@ def _choose_family(
         score(LossStructure(fam, True, current.sparsity, current.settings), f"{fam} + prior on E")
         for fam in sorted(policy.families, key=order.get)
     ]
-    best = min(cands, key=lambda c: c.score)
-    # the simplest candidate within the parsimony margin of the best
-    chosen = next(c for c in cands if c.score <= best.score * (1 + policy.parsimony))
+    chosen = cands[0]
+    for richer in cands[1:]:
+        if richer.beats(chosen, policy.parsimony):
+            chosen = richer
     decisions.append(
         "loss family: "
         + chosen.what
