@@ -150,13 +150,22 @@ def draft(
     return Draft(alloc, shape, shape.size, tokens, u, ref, notes)
 
 
+def top_frontier_sizes(model: ScalingModel) -> np.ndarray:
+    """Sizes of the near-frontier runs (weight >= 1/2) in the top e-fold of compute: where the
+    compute-optimal size is at the costliest runs (all runs' sizes where fewer than two)."""
+    ev = model.evidence
+    cost, size = ev.cost[ev.ok], ev.size[ev.ok]
+    top = (model.frontier.weight >= 0.5) & (cost >= model.max_cost / math.e)
+    return size[top] if int(top.sum()) >= 2 else size
+
+
 def supported(model: ScalingModel, alloc: Allocation) -> Allocation:
-    """The allocation's size kept within what the runs support: their sizes grown with compute
-    at the slow and the fast end of published exponents of N_opt (0.3 and 0.75: Kaplan et al.
+    """The allocation's size kept within what the runs support: the top near-frontier runs'
+    sizes grown with compute at the slow and the fast end of published exponents of N_opt (0.3 and 0.75: Kaplan et al.
     2020 0.73, Hoffmann et al. 2022 0.50, Porian et al. 2024 0.5-0.87 by recipe). A degenerate
     law can put N_opt at 40 parameters (seen on a 14-run CPU sweep)."""
     ratio = alloc.compute / model.max_cost
-    sizes = model.evidence.size[model.evidence.ok]
+    sizes = top_frontier_sizes(model)
     lo, hi = float(np.min(sizes)) * ratio**0.3, float(np.max(sizes)) * ratio**0.75
     if lo <= alloc.size <= hi:
         return alloc

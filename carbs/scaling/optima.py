@@ -129,21 +129,28 @@ def setting_optima(
     axes: Mapping[str, SettingAxis],
     scale: Mapping[str, float],
     clamp: bool,
+    fixed: Mapping[str, tuple[float, float]] | None = None,
 ) -> dict[str, SettingOptimum]:
     """Every setting of the model at its optimum for the scale variables `scale` (log N, log D,
     log C, log width, ...), in the model's order: a setting whose optimum follows another
-    one's z reads it at that one's chosen value."""
+    one's z reads it at that one's chosen value. `fixed`: (z, sd) of settings whose optimum
+    comes from elsewhere (the runs' trend, where the fit cannot locate it)."""
     cov = dict(scale)
     out: dict[str, SettingOptimum] = {}
     for term in fit.structure.settings:
-        z = fit.optimum_z(term.name, cov)
-        sd = float(np.std(z[1:])) if len(z) > 2 else math.inf
-        z0 = float(z[0])
+        follows = term.follows
+        if fixed and term.name in fixed:
+            z0, sd = fixed[term.name]
+            follows = ("the near-frontier runs' trend in log N",)
+        else:
+            z = fit.optimum_z(term.name, cov)
+            sd = float(np.std(z[1:])) if len(z) > 2 else math.inf
+            z0 = float(z[0])
         ax = axes.get(term.name)
         clamped = False
         if ax is not None and clamp and not (ax.lo <= z0 <= ax.hi):
             z0, clamped = min(max(z0, ax.lo), ax.hi), True
         value = ax.from_z(z0) if ax is not None else z0
-        out[term.name] = SettingOptimum(term.name, z0, sd, value, clamped, term.follows)
+        out[term.name] = SettingOptimum(term.name, z0, sd, value, clamped, follows)
         cov[f"z {term.name}"] = z0
     return out

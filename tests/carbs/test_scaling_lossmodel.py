@@ -99,3 +99,23 @@ def test_a_richer_family_replaces_the_simpler_only_where_it_beats_it() -> None:
     assert sel.structure.family + " + prior on E" == current
     assert sel.structure.family == "tied"  # these runs' exponents are equal
     assert sel.decisions[0].startswith("loss family:")
+
+
+def test_an_optimum_the_runs_do_not_bracket_is_said_to_be_unlocated() -> None:
+    from dataclasses import replace
+
+    from carbs.scaling.model import unlocated_settings
+
+    data, _, truth = runs(120, 0.34, 0.30, "none", seed=4)
+    fit = fit_loss_model(data, lr_structure(), base_fit(data))
+    assert unlocated_settings(fit, data) == ()  # scattered around the optimum: located
+    # every run 1.5-3 e-folds above the optimum (no noise): the runs see one side of the
+    # penalty only, and the fitted optimum lands below all of them
+    one_sided = truth["c"] + np.random.default_rng(5).uniform(1.5, 3.0, len(data.log_n))
+    reducible = A * np.exp(-0.34 * data.log_n) + B * np.exp(-0.30 * data.log_d)
+    loss = np.log(E + reducible * np.exp(truth["k"] * (one_sided - truth["c"]) ** 2))
+    skewed = replace(data, z={"lr": one_sided}, cov={**data.cov, "z lr": one_sided}, log_loss=loss)
+    fit = fit_loss_model(skewed, lr_structure(), base_fit(skewed))
+    near = float(fit.optimum_z("lr", {"log N": fit.x0["log N"], "log D": fit.x0["log D"]})[0])
+    assert near < float(one_sided.min())
+    assert unlocated_settings(fit, skewed) == ("lr",)
