@@ -95,6 +95,8 @@ class ScalingModel:
                 "extrapolation leans on the priors"
             )
         lost = unlocated_settings(fit, data)
+        # kept in the loss law: refitted without such a term, the law's predictions got worse
+        # (family median |error| 3.0 -> 3.2 %, coverage 96 -> 83 %)
         warnings.extend(
             f"the near-frontier runs do not bracket the fitted optimum of {name}: it follows "
             "their trend in size instead"

@@ -137,20 +137,35 @@ def setting_optima(
     comes from elsewhere (the runs' trend, where the fit cannot locate it)."""
     cov = dict(scale)
     out: dict[str, SettingOptimum] = {}
+    fixed = fixed or {}
+    for name, (z0, sd) in fixed.items():  # first: a setting of the model may follow them
+        out[name] = _optimum(
+            name, z0, sd, axes.get(name), clamp, ("the near-frontier runs' trend",)
+        )
+        cov[f"z {name}"] = out[name].z
     for term in fit.structure.settings:
-        follows = term.follows
-        if fixed and term.name in fixed:
-            z0, sd = fixed[term.name]
-            follows = ("the near-frontier runs' trend in log N",)
-        else:
-            z = fit.optimum_z(term.name, cov)
-            sd = float(np.std(z[1:])) if len(z) > 2 else math.inf
-            z0 = float(z[0])
-        ax = axes.get(term.name)
-        clamped = False
-        if ax is not None and clamp and not (ax.lo <= z0 <= ax.hi):
-            z0, clamped = min(max(z0, ax.lo), ax.hi), True
-        value = ax.from_z(z0) if ax is not None else z0
-        out[term.name] = SettingOptimum(term.name, z0, sd, value, clamped, follows)
-        cov[f"z {term.name}"] = z0
+        if term.name in fixed:
+            continue
+        z = fit.optimum_z(term.name, cov)
+        sd = float(np.std(z[1:])) if len(z) > 2 else math.inf
+        out[term.name] = _optimum(
+            term.name, float(z[0]), sd, axes.get(term.name), clamp, term.follows
+        )
+        cov[f"z {term.name}"] = out[term.name].z
     return out
+
+
+def _optimum(
+    name: str,
+    z0: float,
+    sd: float,
+    ax: SettingAxis | None,
+    clamp: bool,
+    follows: tuple[str, ...],
+) -> SettingOptimum:
+    """One optimum as a value, kept within the searched range where `clamp`."""
+    clamped = False
+    if ax is not None and clamp and not (ax.lo <= z0 <= ax.hi):
+        z0, clamped = min(max(z0, ax.lo), ax.hi), True
+    value = ax.from_z(z0) if ax is not None else z0
+    return SettingOptimum(name, z0, sd, value, clamped, follows)
