@@ -35,7 +35,6 @@ from carbs.scaling.optima import Allocation, SettingOptimum, allocate, setting_o
 from carbs.scaling.policy import DEFAULT_POLICY, Policy
 from carbs.scaling.prediction import Prediction, form_error, predict
 from carbs.scaling.selection import Selection, SettingsPlan, select_structure
-from carbs.scaling.shape import log_trend
 
 ASPECT = "aspect"  # the shape's log(width / depth), modelled as a derived setting
 
@@ -136,12 +135,26 @@ class ScalingModel:
         self, size: float, tokens: float, extra: Mapping[str, float] | None = None
     ) -> dict[str, SettingOptimum]:
         """Every setting's optimum for a run of this size and data (`extra`: log width,
-        sparsity, a setting's z when another follows it); an unlocated one's from the
-        near-frontier runs' trend in log N (its sd their spread around it)."""
+        sparsity, a setting's z when another follows it); an unlocated one's from
+        `runs_optimum`."""
         scale = self.scale_at(size, tokens, extra)
-        d = self.data
-        fixed = {n: log_trend(d.log_n, d.z[n], d.weight, scale["log N"]) for n in self.unlocated}
+        fixed = {n: self.runs_optimum(n, scale["log C"]) for n in self.unlocated}
         return setting_optima(self.fit, self.axes, scale, self.policy.clamp_settings, fixed)
+
+    def runs_optimum(self, name: str, log_c: float) -> tuple[float, float]:
+        """(z, sd) of `name` where the near-frontier runs at the top of compute set it, moved
+        past them along the compute path by its drift prior: what is known of an optimum the
+        runs cannot locate. The sd: their spread, and the prior's over the reach."""
+        d = self.data
+        near = d.weight >= 0.5
+        top = near & (d.cov["log C"] >= math.log(self.max_cost) - 1.0)
+        pick = top if int(top.sum()) >= 2 else near
+        z, w = d.z[name][pick], d.weight[pick]
+        mid = float(np.average(z, weights=w))
+        spread = math.sqrt(float(np.average((z - mid) ** 2, weights=w)))
+        reach = max(log_c - math.log(self.max_cost), 0.0)
+        mean, sd = self.fit.structure.term(name).drift or (0.0, 0.0)
+        return mid + mean * reach, math.hypot(spread, sd * reach)
 
     def allocation(
         self, compute: float, sparsity: float | None = None, overhead: float | None = None
