@@ -232,7 +232,7 @@ class ScalingSpec(_Strict):
     roles: dict[str, str] = Field(
         default_factory=dict,
         description="role -> parameter name; roles: width, depth, experts, experts_per_token, "
-        "top_k, tokens, lr, batch",
+        "top_k, tokens, lr, batch, wd",
     )
     extrapolate_settings: bool = Field(
         False, description="allow settings (lr, batch, ...) past their searched range at the pick"

@@ -42,7 +42,7 @@ def scaling_roles(world: FamilyWorld) -> dict[str, str]:
     names = world.space().names
     experts = "experts" if world.form.experts_as == "count" else "experts_per_token"
     roles = {experts: world.form.name_of("experts")}
-    for role in ("width", "depth", "top_k", "tokens", "lr", "batch"):
+    for role in ("width", "depth", "top_k", "tokens", "lr", "batch", "wd"):
         roles[role] = world.form.name_of(role)
     return {r: n for r, n in roles.items() if n in names or r == "tokens"}
 

@@ -62,12 +62,14 @@ RAY_GRADIENT = {"log N": 0.5, "log D": 0.5, "log C": 1.0, "log width": 1.0 / 6.0
 class SettingTerm:
     """One setting's penalty: the scale variables its optimum follows, whether the penalty may
     be steeper above the optimum than below, and a prior (mean, sd) on how fast the optimum
-    moves per e-fold of compute along the compute-optimal path (None: slopes shrink to 0)."""
+    moves per e-fold of compute along the compute-optimal path (None: slopes shrink to 0), and
+    prior means of its slopes where a published law gives them (others 0)."""
 
     name: str
     follows: tuple[str, ...] = ()
     lopsided: bool = False
     drift: tuple[float, float] | None = None
+    slope_means: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -361,7 +363,7 @@ def _penalty_and_grad(
     return pen, grads
 
 
-def _prior_rows(s: LossStructure, lay: _Layout) -> list[tuple[int, str, float]]:
+def _prior_rows(s: LossStructure, lay: _Layout) -> list[tuple[int, str | float, float]]:
     """(column, what its prior mean is, 1 / sd in residual units) of every prior row."""
     scale = PRIOR_NOISE
     rows = [(lay.alpha, "alpha", scale / EXP_PRIOR[1])]
@@ -376,9 +378,13 @@ def _prior_rows(s: LossStructure, lay: _Layout) -> list[tuple[int, str, float]]:
             (col, "zero", DELTA / sd)
             for col, sd in zip(lay.sparsity, SPARSITY_PRIOR_SD, strict=True)
         )
-    for c, slopes, _, lop in lay.terms:
+    for term, (c, slopes, _, lop) in zip(s.settings, lay.terms, strict=True):
         rows.append((c, "level", DELTA / LEVEL_PRIOR_SD))
-        rows.extend((col, "zero", DELTA / SLOPE_PRIOR_SD) for col in slopes)
+        means = dict(term.slope_means)
+        rows.extend(
+            (col, means.get(var, "zero"), DELTA / SLOPE_PRIOR_SD)
+            for var, col in zip(term.follows, slopes, strict=True)
+        )
         if lop is not None:
             rows.append((lop, "zero", DELTA / LOPSIDED_PRIOR_SD))
     return rows
@@ -396,9 +402,11 @@ def _drift_rows(s: LossStructure, lay: _Layout) -> list[tuple[list[int], np.ndar
 
 
 def _prior_mean(
-    kind: str, p: _Prepared, s: LossStructure, col: int, lay: _Layout
+    kind: str | float, p: _Prepared, s: LossStructure, col: int, lay: _Layout
 ) -> np.ndarray | float:
     """A prior row's mean: one number, or one per fitted row (folds fitted together)."""
+    if isinstance(kind, float):  # a slope's published value
+        return kind
     if kind == "alpha":
         return EXP_PRIOR[0]
     if kind == "e":

@@ -316,7 +316,26 @@ def settings_plan(ev: Evidence, data: FitData, policy: Policy) -> SettingsPlan:
         extras[s] = tuple(cand)
     drift = {s: policy.other_drift for s in kept if s != ASPECT}
     drift.update({roles.get(r): (m, sd) for r, m, sd in policy.role_drift if roles.get(r) in kept})
-    return SettingsPlan(tuple(kept), extras, roles.lr, drift)
+    return SettingsPlan(tuple(kept), extras, roles.lr, drift, role_slopes(ev, kept, extras, policy))
+
+
+def role_slopes(
+    ev: Evidence, kept: list[str], extras: Mapping[str, tuple[str, ...]], policy: Policy
+) -> dict[str, tuple[tuple[str, float], ...]]:
+    """Prior slope means from published laws (`policy.role_slopes`), for settings searched in
+    log whose law's variables the model has: "z lr" and "z batch" name the lr's and batch's z."""
+    roles, out = ev.roles, {}
+    alias = {"z lr": f"z {roles.lr}", "z batch": f"z {roles.get('batch')}"}
+    for role, law in policy.role_slopes:
+        name = roles.get(role)
+        ax = ev.axes.get(name) if name else None
+        if name not in kept or ax is None or ax.kind != "log":
+            continue
+        follows = {"log N", "log D", *extras.get(name, ())}
+        means = tuple((alias.get(v, v), m) for v, m in law if alias.get(v, v) in follows)
+        if means:
+            out[name] = means
+    return out
 
 
 def model_summary(model: ScalingModel) -> dict[str, Any]:

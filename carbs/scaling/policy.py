@@ -52,7 +52,18 @@ class Policy:
     # how fast a setting's optimum moves per e-fold of compute, by role, where the losses of
     # small runs can barely show it (a batch size's penalty is shallow): DeepSeek LLM (Bi et al.
     # 2024) fit eta_opt ~ C^-0.125 and B_opt ~ C^0.327; the sds allow the published spread
-    role_drift: tuple[tuple[str, float, float], ...] = (("lr", -0.125, 0.1), ("batch", 0.327, 0.15))
+    role_drift: tuple[tuple[str, float, float], ...] = (
+        ("lr", -0.125, 0.1),
+        ("batch", 0.327, 0.15),
+        ("wd", -0.5, 0.15),  # its direct part: falls as 1 / D (the timescale law below)
+    )
+    # a setting's optimum whose published law fixes its slopes: AdamW's weight decay keeps the
+    # averaging timescale 1 / (lr wd) a fixed share of the steps D / B (Wang & Aitchison 2024;
+    # Bergsma et al. 2025), so wd_opt ~ B / (lr D): slopes -1 on log D and on the lr's z, +1
+    # on the batch's z. Priors (sd as every slope's), applied where wd is searched in log
+    role_slopes: tuple[tuple[str, tuple[tuple[str, float], ...]], ...] = (
+        ("wd", (("log D", -1.0), ("z lr", -1.0), ("z batch", 1.0))),
+    )
     # any other setting (warmup, weight decay, ...): no agreed drift, so held unless the runs
     # show one (a shallow penalty's slope extrapolated 100x moved warmups by e-folds)
     other_drift: tuple[float, float] = (0.0, 0.15)

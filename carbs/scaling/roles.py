@@ -24,6 +24,7 @@ ROLE_DEFAULTS: dict[str, tuple[str, ...]] = {
     "tokens": ("tokens", "train_tokens", "n_tokens", "num_tokens"),
     "lr": ("learning_rate", "lr"),
     "batch": ("batch_size", "batch_tokens", "global_batch_size", "global_bs"),
+    "wd": ("weight_decay", "wd"),
 }
 ROLE_DOC = {
     "width": "model width (the aspect ratio is width / depth)",
@@ -34,6 +35,7 @@ ROLE_DOC = {
     "tokens": "training tokens D",
     "lr": "learning rate (its penalty may be lopsided; the divergence boundary is fitted on it)",
     "batch": "batch size",
+    "wd": "AdamW weight decay (its optimum follows batch / (lr x tokens) a priori)",
 }
 
 

@@ -125,6 +125,7 @@ class SettingsPlan:
     extras: Mapping[str, tuple[str, ...]]
     lopsided: str | None = None
     drift: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    slope_means: Mapping[str, tuple[tuple[str, float], ...]] = field(default_factory=dict)
 
 
 def full_structure(data: FitData, plan: SettingsPlan) -> LossStructure:
@@ -135,6 +136,7 @@ def full_structure(data: FitData, plan: SettingsPlan) -> LossStructure:
             ("log N", "log D", *[v for v in plan.extras.get(s, ()) if v in data.cov]),
             lopsided=s == plan.lopsided,
             drift=plan.drift.get(s),
+            slope_means=plan.slope_means.get(s, ()),
         )
         for s in plan.names
     )

@@ -119,3 +119,40 @@ def test_an_optimum_the_runs_do_not_bracket_is_said_to_be_unlocated() -> None:
     near = float(fit.optimum_z("lr", {"log N": fit.x0["log N"], "log D": fit.x0["log D"]})[0])
     assert near < float(one_sided.min())
     assert unlocated_settings(fit, skewed) == ("lr",)
+
+
+def test_a_published_slope_is_the_prior_where_the_runs_cannot_see_the_slope() -> None:
+    """An optimum following log D with slope -0.35 and a law whose prior mean is -1 (as the
+    weight decay's timescale law): where the runs determine the slope (30 runs, 1 % noise) the
+    prior barely moves it; where they hardly do (16-20 runs, 3-5 % noise), it moves toward -1."""
+
+    def slope(n: int, noise: float, seed: int, means: tuple[tuple[str, float], ...]) -> float:
+        data, _, _ = runs(n, 0.34, 0.30, "log D", seed=seed, noise=noise)
+        term = SettingTerm("lr", ("log N", "log D"), slope_means=means)
+        fit = fit_loss_model(data, LossStructure("additive", False, False, (term,)), base_fit(data))
+        return float(
+            dict(zip(term.follows, fit.theta[0, fit.layout.terms[0][1]], strict=True))["log D"]
+        )
+
+    law = (("log D", -1.0),)
+    assert abs(slope(30, 0.01, 6, law) - slope(30, 0.01, 6, ())) < 0.05
+    for n, noise, seed in ((16, 0.03, 6), (20, 0.05, 7)):
+        assert slope(n, noise, seed, law) < slope(n, noise, seed, ()) - 0.15
+
+
+def test_weight_decay_takes_the_timescale_law_where_searched_in_log() -> None:
+    from dataclasses import replace
+
+    from carbs.scaling.evidence import Evidence, SettingAxis
+    from carbs.scaling.model import role_slopes
+    from carbs.scaling.roles import Roles
+
+    roles = Roles({"lr": "lr", "batch": "bs", "wd": "wd", "tokens": "tokens"}, ("bs", "lr", "wd"))
+    empty = np.zeros(0)
+    axes = {n: SettingAxis(n, "log") for n in ("lr", "bs", "wd")}
+    ev = Evidence(roles, (), empty, empty, empty.astype(bool), empty, empty, axes, {})
+    kept, extras = ["bs", "lr", "wd"], {"wd": ("z lr", "z bs")}
+    got = role_slopes(ev, kept, extras, Policy())
+    assert got == {"wd": (("log D", -1.0), ("z lr", -1.0), ("z bs", 1.0))}
+    logit = replace(ev, axes={**axes, "wd": SettingAxis("wd", "logit")})
+    assert role_slopes(logit, kept, extras, Policy()) == {}  # the law's slopes are in log
