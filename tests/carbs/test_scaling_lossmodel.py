@@ -118,7 +118,13 @@ def test_an_optimum_the_runs_do_not_bracket_is_said_to_be_unlocated() -> None:
     fit = fit_loss_model(skewed, lr_structure(), base_fit(skewed))
     near = float(fit.optimum_z("lr", {"log N": fit.x0["log N"], "log D": fit.x0["log D"]})[0])
     assert near < float(one_sided.min())
-    assert unlocated_settings(fit, skewed) == ("lr",)
+    assert unlocated_settings(fit, skewed) == ("lr",)  # no bootstrap: nothing pins it
+    # with bootstrap replicates that agree (noise-free runs pin the curvature), it is located
+    from carbs.scaling import huber as hb
+
+    counts = hb.bootstrap_weights(len(one_sided), 20, np.random.default_rng(0))
+    pinned = fit_loss_model(skewed, lr_structure(), base_fit(skewed), counts)
+    assert unlocated_settings(pinned, skewed) == ()
 
 
 def test_a_published_slope_is_the_prior_where_the_runs_cannot_see_the_slope() -> None:
