@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from carbs.scaling.evidence import from_trials
-from carbs.scaling.largerun import LargeRun, bounded, plan
+from carbs.scaling.largerun import LargeRun, bounded, plan, supported
 from carbs.scaling.lossmodel import SPARSITY
 from carbs.scaling.model import ScalingModel, model_summary
 from carbs.scaling.policy import DEFAULT_POLICY, Policy
@@ -153,12 +153,14 @@ def overhead_at(model: ScalingModel, run: LargeRun, compute: float) -> float:
 
 
 def loss_curve(model: ScalingModel, grid: np.ndarray, run: LargeRun) -> dict[str, list[float]]:
-    """The compute-optimal loss at each compute, with its 90 % interval bounded as the pick's
-    is: the frontier the model extrapolates (what the service's /predict answers), at the
+    """The compute-optimal loss at each compute, with its 90 % interval bounded and its size
+    kept within what the runs support as the pick's are: the frontier the model extrapolates (what the service's /predict answers), at the
     pick's routing."""
     mid, lo, hi, size, tokens = [], [], [], [], []
     for c in grid:
-        alloc = model.allocation(float(c), run.sparsity, overhead_at(model, run, float(c)))
+        alloc = supported(
+            model, model.allocation(float(c), run.sparsity, overhead_at(model, run, float(c)))
+        )
         pred = bounded(model, model.predict_rows(alloc.log_loss_rows, float(c)), float(c))
         mid.append(pred.loss)
         lo.append(pred.interval[0])
@@ -183,7 +185,9 @@ def optima_curves(
     width = model.evidence.roles.get("width")
     out: dict[str, dict[str, list[float]]] = {}
     for c in grid:
-        alloc = model.allocation(float(c), run.sparsity, overhead_at(model, run, float(c)))
+        alloc = supported(
+            model, model.allocation(float(c), run.sparsity, overhead_at(model, run, float(c)))
+        )
         extra = {} if run.sparsity is None else {SPARSITY: run.sparsity}
         if width and all(width in p for p in model.evidence.params):
             extra["log width"] = math.log(
