@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -187,9 +187,13 @@ class LossFit:
         return np.exp(self.theta[:, self.layout.e])
 
     def log_reducible(
-        self, log_n: float, log_d: float, sparsity: float | None = None
+        self,
+        log_n: float | np.ndarray,
+        log_d: float | np.ndarray,
+        sparsity: float | None = None,
     ) -> np.ndarray:
-        """log R at (n, d) per row, with settings at their optima."""
+        """log R at (n, d) per row, with settings at their optima (arrays: row b at the b-th
+        n and d)."""
         rows = self.chinchilla_rows(sparsity)
         x1 = rows[:, 0] - rows[:, 3] * log_n
         x2 = rows[:, 1] - rows[:, 4] * log_d
@@ -531,15 +535,10 @@ def fit_folds(
         levels.append(np.repeat(level[None], len(st), 0))
         e_means.append(np.full(len(st), e_mean if e_mean is not None else np.nan))
     per_fold = [len(r) for r in rows]
-    prep = _Prepared(
-        prep.n,
-        prep.d,
-        prep.y,
-        prep.z,
-        prep.x,
-        prep.u,
-        np.vstack(levels),
-        np.concatenate(e_means) if s.e_prior else None,
+    prep = replace(
+        prep,
+        level_prior=np.vstack(levels),
+        e_prior=np.concatenate(e_means) if s.e_prior else None,
     )
     n_prior = len(_prior_rows(s, lay)) + len(_drift_rows(s, lay))
     w_all = np.concatenate([np.vstack(weights), np.ones((sum(per_fold), n_prior))], 1)
@@ -556,15 +555,10 @@ def fit_folds(
         best.append(i0 + int(np.argmin(fv[i0 : i0 + k])))
         i0 += k
     pick = np.array(best)
-    prep_best = _Prepared(
-        prep.n,
-        prep.d,
-        prep.y,
-        prep.z,
-        prep.x,
-        prep.u,
-        prep.level_prior[pick],
-        prep.e_prior[pick] if s.e_prior else None,
+    prep_best = replace(
+        prep,
+        level_prior=prep.level_prior[pick],
+        e_prior=prep.e_prior[pick] if s.e_prior else None,  # type: ignore[index]
     )
     r, _ = _residuals(prep_best, s, lay)(th[pick])
     return data.log_loss[None, :] - r[:, : len(data.log_loss)]

@@ -64,7 +64,7 @@ def allocate(
     i = np.argmin(log_r, axis=1)
     n_rows = _refine(fit, n, i, compute, overhead, sparsity)
     d_rows = math.log(compute / (6.0 * overhead)) - n_rows
-    log_loss = np.logaddexp(fit.theta[:, fit.layout.e], _diag(fit, n_rows, d_rows, sparsity))
+    log_loss = np.logaddexp(fit.theta[:, fit.layout.e], fit.log_reducible(n_rows, d_rows, sparsity))
     return Allocation(
         compute,
         float(math.exp(n_rows[0])),
@@ -92,23 +92,12 @@ def _refine(
     total = math.log(compute / (6.0 * overhead))
     for _ in range(40):
         a, b = hi - g * (hi - lo), lo + g * (hi - lo)
-        fa = _diag(fit, a, total - a, sparsity)
-        fb = _diag(fit, b, total - b, sparsity)
+        fa = fit.log_reducible(a, total - a, sparsity)
+        fb = fit.log_reducible(b, total - b, sparsity)
         left = fa < fb
         hi = np.where(left, b, hi)
         lo = np.where(left, lo, a)
     return 0.5 * (lo + hi)
-
-
-def _diag(fit: LossFit, n: np.ndarray, d: np.ndarray, sparsity: float | None) -> np.ndarray:
-    """Row b's log R at (n[b], d[b])."""
-    rows = fit.chinchilla_rows(sparsity)
-    x1 = rows[:, 0] - rows[:, 3] * n
-    x2 = rows[:, 1] - rows[:, 4] * d
-    if fit.layout.log_g is None:
-        return np.logaddexp(x1, x2)
-    g = np.exp(fit.theta[:, fit.layout.log_g])
-    return g * np.logaddexp(x1 / g, x2 / g)
 
 
 def _log_reducible_grid(
