@@ -159,7 +159,9 @@ def plot_laws(pick: LargeRunPick, stem: Path) -> list[Path]:
     runs = pick.fits["runs"]
     cols = 3
     rows = (len(panels) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.3 * cols, 3.4 * rows), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(4.3 * cols, 3.4 * rows), squeeze=False, layout="constrained"
+    )
     sc = None
     for ax, (title, vals, curve, xs, picked) in zip(axes.flat, panels, strict=False):
         sc = ax.scatter(
