@@ -63,7 +63,7 @@ class ScalingModel:
     axes: Mapping[str, SettingAxis] = field(default_factory=dict)  # settings' coordinates
     counts: np.ndarray | None = None  # the bootstrap's multiplicities, for every stage
     warnings: tuple[str, ...] = field(default_factory=tuple)
-    unlocated: tuple[str, ...] = ()  # settings whose optimum the runs do not bracket
+    unlocated: tuple[str, ...] = ()  # optima the runs neither bracket nor pin down
 
     # ---- fitting -----------------------------------------------------------------------
     @classmethod
@@ -97,8 +97,8 @@ class ScalingModel:
         # kept in the loss law: refitted without such a term, the law's predictions got worse
         # (family median |error| 3.0 -> 3.2 %, coverage 96 -> 83 %)
         warnings.extend(
-            f"the near-frontier runs do not bracket the fitted optimum of {name}: it follows "
-            "their trend in size instead"
+            f"the near-frontier runs neither bracket nor pin down the fitted optimum of {name}: "
+            "it is taken where the costliest of them set it, moved by its drift prior"
             for name in lost
         )
         axes = model_axes(ev, data)
