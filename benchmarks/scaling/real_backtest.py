@@ -7,7 +7,7 @@ Pareto-frontier trials, which lie up to `ratio` x past everything fitted:
 - the pick: `pick_large_run` on the cheap trials for the costliest frontier trial's compute,
   its predicted loss (and interval) against the best loss the sweep observed at that compute.
 
-    python benchmarks/scaling/real_backtest.py --store sqlite:///carbs.db --sweep moe_backtest
+    python benchmarks/scaling/real_backtest.py --store sqlite:///carbs.db --sweep moe_law --ratio 5 --train 101 102
 
 The store is read through a snapshot (SQLite's backup API for a file), so a running sweep is
 not disturbed.
@@ -20,6 +20,7 @@ import json
 import math
 import sqlite3
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,29 @@ def backtest_at(
     }
 
 
+def train_pick(spec: SweepSpec, pick: dict[str, Any], seed: int) -> dict[str, float]:
+    """Train the picked config once (the built-in MoE workload) and print it beside the
+    prediction: the backtest's pick checked by a real run, not only by the sweep's best."""
+    from models.workload import train_moe
+
+    params = {**spec.space().full(pick["params"]), "seed": seed}
+    t0 = time.perf_counter()
+    out = train_moe(params)
+    row = {
+        "seed": seed,
+        "loss": float(out["loss"]),
+        "cost": float(out["cost"]),
+        "seconds": time.perf_counter() - t0,
+    }
+    print(
+        f"  trained (seed {seed}): loss {row['loss']:.4f}, {row['cost']:.3g} FLOPs, "
+        f"{row['seconds']:.0f} s; predicted {pick['predicted_loss']:.4f} "
+        f"({100 * (pick['predicted_loss'] / row['loss'] - 1):+.1f} %)",
+        flush=True,
+    )
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--store", required=True, help="SQLAlchemy URL of the sweep's store")
@@ -127,6 +151,14 @@ def main() -> None:
     ap.add_argument("--bootstrap", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/real_backtest.json"))
+    ap.add_argument(
+        "--train",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="SEED",
+        help="also train each ratio's pick for real with these seeds (the sweep's workload)",
+    )
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         spec, points = load(snapshot(a.store, Path(tmp) / "copy.db"), a.sweep)
@@ -152,6 +184,7 @@ def main() -> None:
             f"there {pk['best_observed_at_target']:.4f} ({100 * pk['rel_err_vs_best_observed']:+.1f} %)"
         )
         print(f"  picked {pk['params']}")
+        pk["trained"] = [train_pick(spec, pk, seed) for seed in a.train]
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(results, indent=1, default=float))
 
