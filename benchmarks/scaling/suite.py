@@ -38,7 +38,12 @@ from benchmarks.scaling.family_trials import TARGET, Trial, scaling_roles, trial
 from carbs.pareto import pareto_mask  # noqa: E402
 from carbs.scaling.pick import FitOptions, Workload, pick_large_run  # noqa: E402
 from carbs.scaling.types import TrialPoint  # noqa: E402
-from carbs.testing.world_family import FAMILY_SIZE, FamilyWorld, draw_world  # noqa: E402
+from carbs.testing.world_family import (  # noqa: E402
+    FAMILY_SIZE,
+    FamilyWorld,
+    draw_world,
+    trials_around_optimum,
+)
 
 OUT = Path("benchmarks/results/scaling_suite.json")
 PARTS = ("family", "real", "timing")
@@ -164,22 +169,12 @@ def timing(n: int = 1000, n_bootstrap: int = 200) -> dict[str, Any]:
     """One pick on `n` observations around world 0's frontier (1e16-1e18 FLOPs)."""
     world = draw_world(0)
     rng = np.random.default_rng(0)
-    space = world.space()
-    tokens = world.form.name_of("tokens")
-    points = []
-    for budget in np.exp(rng.uniform(math.log(1e16), math.log(1e18), n)):
-        cfg = dict(world.optimal_config(float(budget)))
-        for p in space.params:
-            if p.name != tokens:
-                cfg[p.name] = p.clamp(float(cfg[p.name]) * math.exp(rng.uniform(-0.6, 0.6)))
-        if world.form.experts_as == "count":
-            k = world.form.name_of("top_k")
-            cfg[k] = min(cfg[k], cfg[world.form.name_of("experts")])
-        cfg[tokens] = float(budget) / world.flops_per_token(cfg)
-        loss, cost = world.evaluate(cfg, rng)
-        points.append(TrialPoint(cfg, cost, loss, loss is None))
+    budgets = np.exp(rng.uniform(math.log(1e16), math.log(1e18), n))
+    points = trials_around_optimum(world, budgets, rng)
     t0 = time.perf_counter()
-    pick_large_run(points, space, TARGET, workload_of(world), FitOptions(n_bootstrap=n_bootstrap))
+    pick_large_run(
+        points, world.space(), TARGET, workload_of(world), FitOptions(n_bootstrap=n_bootstrap)
+    )
     seconds = time.perf_counter() - t0
     print(
         f"timing: one pick on {n} observations, {n_bootstrap} bootstrap replicates: {seconds:.1f} s"

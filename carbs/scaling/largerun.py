@@ -151,12 +151,8 @@ def draft(
 
 
 def top_frontier_sizes(model: ScalingModel) -> np.ndarray:
-    """Sizes of the near-frontier runs (weight >= 1/2) in the top e-fold of compute: where the
-    compute-optimal size is at the costliest runs (all runs' sizes where fewer than two)."""
-    ev = model.evidence
-    cost, size = ev.cost[ev.ok], ev.size[ev.ok]
-    top = (model.frontier.weight >= 0.5) & (cost >= model.max_cost / math.e)
-    return size[top] if int(top.sum()) >= 2 else size
+    """Sizes of the model's top runs: where the compute-optimal size is at the costliest."""
+    return np.exp(model.data.log_n[model.top_runs()])
 
 
 def supported(model: ScalingModel, alloc: Allocation) -> Allocation:

@@ -93,7 +93,7 @@ class ScalingModel:
                 f"the loss law is not determined by these runs ({why}): its "
                 "extrapolation leans on the priors"
             )
-        lost = unlocated_settings(fit, data)
+        lost = unlocated_settings(fit, data, policy.near_weight)
         # kept in the loss law: refitted without such a term, the law's predictions got worse
         # (family median |error| 3.0 -> 3.2 %, coverage 96 -> 83 %)
         warnings.extend(
@@ -141,14 +141,24 @@ class ScalingModel:
         fixed = {n: self.runs_optimum(n, scale["log C"]) for n in self.unlocated}
         return setting_optima(self.fit, self.axes, scale, self.policy.clamp_settings, fixed)
 
+    def top_runs(self) -> np.ndarray:
+        """Mask over the successful runs: near the frontier and in the top e-fold of compute
+        (where the runs show what they found at their largest); the near ones, or all, where
+        fewer than two qualify."""
+        d = self.data
+        near = d.weight >= self.policy.near_weight
+        top = near & (d.cov["log C"] >= math.log(self.max_cost) - 1.0)
+        for mask in (top, near):
+            if int(mask.sum()) >= 2:
+                return mask
+        return np.ones_like(near)
+
     def runs_optimum(self, name: str, log_c: float) -> tuple[float, float]:
         """(z, sd) of `name` where the near-frontier runs at the top of compute set it, moved
         past them along the compute path by its drift prior: what is known of an optimum the
         runs cannot locate. The sd: their spread, and the prior's over the reach."""
         d = self.data
-        near = d.weight >= 0.5
-        top = near & (d.cov["log C"] >= math.log(self.max_cost) - 1.0)
-        pick = top if int(top.sum()) >= 2 else near
+        pick = self.top_runs()
         z, w = d.z[name][pick], d.weight[pick]
         mid = float(np.average(z, weights=w))
         spread = math.sqrt(float(np.average((z - mid) ** 2, weights=w)))
@@ -217,14 +227,14 @@ def degenerate(fit: LossFit, data: FitData, policy: Policy) -> str | None:
     return None
 
 
-def unlocated_settings(fit: LossFit, data: FitData) -> tuple[str, ...]:
-    """Settings whose fitted optimum the near-frontier runs (weight >= 1/2) neither bracket
+def unlocated_settings(fit: LossFit, data: FitData, near_weight: float = 0.5) -> tuple[str, ...]:
+    """Settings whose fitted optimum the near-frontier runs (weight >= near_weight) neither bracket
     nor pin down: at those runs' own scale it lies outside every value they tried, and its
     bootstrap sd there exceeds their own spread. Seen both ways on the world family: an lr
     optimum 10x below every good run (sd ~1 in log) was extrapolated to 0.06x the true
     optimum (regret 90 %), while a weight decay's optimum 2.5x above every run, pinned by a
     well-fitted curvature (sd 0.1), was right."""
-    near = np.flatnonzero(data.weight >= 0.5)
+    near = np.flatnonzero(data.weight >= near_weight)
     if len(near) < 3:
         return ()
     w = data.weight[near]

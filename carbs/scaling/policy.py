@@ -27,6 +27,9 @@ class Policy:
     nearness_scale_floor: float = 0.01
     nearness_scale_factor: float = 2.0
     nearness_floor: float = 0.05
+    # a run counts as near the frontier (where an optimum's bracket, the top runs' size and an
+    # unlocated setting's value are read) from half weight: within ~1.2 near-frontier scatters
+    near_weight: float = 0.5
     # -- which structure: the rolling-origin backtest -------------------------------------------
     # fit on the runs below a cost quantile, score the log loss of the runs above it; four
     # origins, so one unlucky split does not choose the structure

@@ -72,14 +72,8 @@ def trend(ev: Evidence, weight: np.ndarray, name: str, log_n: float) -> float:
     """The value of `name` at size exp(log_n) from the near-frontier runs' log-linear trend in
     log N (weighted least squares, slope shrunk toward 0 with sd TREND_PRIOR_SD)."""
     ok = np.flatnonzero(ev.ok)
-    v = np.array([float(ev.params[i][name]) for i in ok])
-    x, y, w = np.log(ev.size[ok]), np.log(v), weight
-    xm, ym = np.average(x, weights=w), np.average(y, weights=w)
-    sxx = float(np.sum(w * (x - xm) ** 2))
-    sxy = float(np.sum(w * (x - xm) * (y - ym)))
-    resid_var = max(float(np.average((y - ym) ** 2, weights=w)), 1e-4)
-    slope = sxy / (sxx + resid_var / TREND_PRIOR_SD**2)
-    return float(math.exp(ym + slope * (log_n - xm)))
+    v = np.log([float(ev.params[i][name]) for i in ok])
+    return math.exp(log_trend(np.log(ev.size[ok]), v, weight, log_n)[0])
 
 
 def solve_shape(

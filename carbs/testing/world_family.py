@@ -421,6 +421,29 @@ def _coefficients(alpha: float, beta: float, r: np.random.Generator) -> tuple[fl
     return size_term * n**alpha, (alpha / beta) * size_term * (rho * n) ** beta
 
 
+def trials_around_optimum(
+    world: FamilyWorld, budgets: np.ndarray, rng: np.random.Generator, spread: float = 0.6
+) -> list[Any]:
+    """Runs at `budgets` FLOPs around the world's optimum, every searched value but the tokens
+    perturbed by up to e^+-spread (the tokens then meet the budget), as a converged optimizer
+    would leave them: `TrialPoint`s, evaluated with noise."""
+    from carbs.scaling.types import TrialPoint
+
+    space, f = world.space(), world.form
+    out = []
+    for budget in budgets:
+        cfg = dict(world.optimal_config(float(budget)))
+        for p in space.params:
+            if p.name != f.name_of("tokens"):
+                cfg[p.name] = p.clamp(float(cfg[p.name]) * math.exp(rng.uniform(-spread, spread)))
+        if f.experts_as == "count":
+            cfg[f.name_of("top_k")] = min(cfg[f.name_of("top_k")], cfg[f.name_of("experts")])
+        cfg[f.name_of("tokens")] = float(budget) / world.flops_per_token(cfg)
+        loss, cost = world.evaluate(cfg, rng)
+        out.append(TrialPoint(cfg, cost, loss, loss is None))
+    return out
+
+
 def family(n: int = FAMILY_SIZE, seed: int = FAMILY_SEED) -> list[FamilyWorld]:
     return [draw_world(i, seed) for i in range(n)]
 

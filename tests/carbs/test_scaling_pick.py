@@ -12,27 +12,14 @@ import pytest
 
 from carbs.scaling.pick import FitOptions, Workload, pick_large_run
 from carbs.scaling.types import TrialPoint
-from carbs.testing.world_family import FamilyWorld, draw_world
+from carbs.testing.world_family import FamilyWorld, draw_world, trials_around_optimum
 
 
 def designed_trials(world: FamilyWorld, n: int = 48, seed: int = 0) -> list[TrialPoint]:
     """Runs around the world's optimum at log-spaced budgets 1e16-1e18 (every searched value
     perturbed by up to e^+-0.6), as a converged optimizer would leave them."""
-    rng = np.random.default_rng(seed)
-    space = world.space()
-    out = []
-    for budget in np.exp(np.linspace(math.log(1e16), math.log(1e18), n)):
-        cfg = dict(world.optimal_config(float(budget)))
-        for p in space.params:
-            if p.name != world.form.name_of("tokens"):
-                cfg[p.name] = p.clamp(float(cfg[p.name]) * math.exp(rng.uniform(-0.6, 0.6)))
-        if world.form.experts_as == "count":
-            k = world.form.name_of("top_k")
-            cfg[k] = min(cfg[k], cfg[world.form.name_of("experts")])
-        cfg[world.form.name_of("tokens")] = float(budget) / world.flops_per_token(cfg)
-        loss, cost = world.evaluate(cfg, rng)
-        out.append(TrialPoint(cfg, cost, loss, loss is None))
-    return out
+    budgets = np.exp(np.linspace(math.log(1e16), math.log(1e18), n))
+    return trials_around_optimum(world, budgets, np.random.default_rng(seed))
 
 
 @pytest.fixture(scope="module")
