@@ -84,6 +84,32 @@ def score(world: FamilyWorld, cfg: dict[str, Any]) -> float:
     return true / world.optimal_loss(TARGET) - 1 if math.isfinite(true) else math.inf
 
 
+def regret_parts(world: FamilyWorld, cfg: dict[str, Any]) -> dict[str, float]:
+    """Where a pick's regret is (noise-free, share of the optimal loss): what resetting one
+    setting to the world's optimum for the pick's own shape and tokens would save, and the
+    regret left with every setting so reset ("shape and size")."""
+    space, f, optimal = world.space(), world.form, world.optimal_loss(TARGET)
+    loss = world.true_loss(cfg)
+    if not math.isfinite(loss):
+        return {}
+
+    def reset(c: dict[str, Any], role: str) -> dict[str, Any]:
+        name = f.name_of(role)
+        out = dict(c)
+        out[name] = (
+            world.k.warm0 if role == "warmup" else space.param(name).clamp(world.optima(c)[role])
+        )
+        return out
+
+    roles = [r for r in ("lr", "batch", "wd", "warmup") if f.name_of(r) in space.names]
+    parts = {r: (loss - world.true_loss(reset(cfg, r))) / optimal for r in roles}
+    every = dict(cfg)
+    for r in roles:
+        every = reset(every, r)
+    parts["shape and size"] = world.true_loss(every) / optimal - 1
+    return parts
+
+
 def family(worlds: list[int], how: str, n_bootstrap: int) -> dict[str, Any]:
     rows = []
     for i in worlds:
@@ -109,6 +135,7 @@ def family(worlds: list[int], how: str, n_bootstrap: int) -> dict[str, Any]:
             "baseline_regret": base,
             "seconds": seconds,
             "structure": pick.fits["model"]["structure"],
+            "regret_parts": regret_parts(world, dict(pick.params)),
         }
         rows.append(row)
         print(
@@ -137,6 +164,11 @@ def family_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "worse_than_per_parameter": int(np.sum(reg > base)),
         "median_per_parameter_regret": float(np.median(base)),
         "median_seconds": float(np.median([r["seconds"] for r in rows])),
+        "regret_parts_median_mean": {
+            k: [float(np.median(v)), float(np.mean(v))]
+            for k in ("shape and size", "lr", "batch", "wd", "warmup")
+            if (v := [r["regret_parts"][k] for r in rows if k in r["regret_parts"]])
+        },
     }
 
 
@@ -206,6 +238,13 @@ def main() -> None:
             f"{100 * s['median_half_width']:.1f} %, diverged {s['diverged']}, worse than "
             f"per-parameter on {s['worse_than_per_parameter']} (its median regret "
             f"{100 * s['median_per_parameter_regret']:.2f} %)"
+        )
+        print(
+            "  regret by part, median / mean % of the optimal loss: "
+            + ", ".join(
+                f"{k} {100 * m:.2f} / {100 * a:.2f}"
+                for k, (m, a) in s["regret_parts_median_mean"].items()
+            )
         )
     if "real" in a.parts:
         results["real"] = real(a.bootstrap)
