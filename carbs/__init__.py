@@ -1,35 +1,54 @@
 """carbs: cost-aware Bayesian hyperparameter and scaling-law search for MoE language models.
 
-The Imbue-CARBS compatibility names (`CARBS`, `CARBSParams`, `LinearSpace`, `LogSpace`,
-`LogitSpace`, `ObservationInParam`, ...) are re-exported lazily from `carbs.compat`, so
-`from carbs import CARBS` works without making every `import carbs.space` pay for BoTorch.
+The Imbue-CARBS names (`CARBS`, `CARBSParams`, `LinearSpace`, `LogSpace`, `LogitSpace`,
+`ObservationInParam`, `ParamDictType`, ...) are re-exported lazily from `carbs.utils` /
+`carbs.compat`, so `from carbs import CARBS` works without making every `import carbs.space`
+pay for BoTorch; `carbs.carbs` and `carbs.utils` are Imbue's module paths.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+# Imbue's `carbs/__init__.py` is `from carbs.carbs import CARBS; from carbs.utils import *`:
+# these are those names, each resolved from carbs.utils on first use.
 _COMPAT = {
     "CARBS",
     "CARBSParams",
     "LinearSpace",
     "LogSpace",
     "LogitSpace",
+    "ObservationGroup",
     "ObservationInBasic",
     "ObservationInParam",
     "ObserveOutput",
     "OutstandingSuggestionEstimatorEnum",
     "Param",
+    "ParamDictType",
+    "ParamType",
+    "RealNumberSpace",
     "SUGGESTION_ID_DICT_KEY",
     "SuggestionInBasic",
+    "SuggestionRedistributionMethodEnum",
     "SuggestOutput",
     "WandbLoggingParams",
+    "add_dict_key_prefix",
+    "get_pareto_groups",
+    "get_pareto_groups_conservative",
+    "group_observations",
+    "observation_group_cost",
+    "observation_group_output",
+    "pareto_area_from_groups",
 }
 
 
 def __getattr__(name: str) -> Any:
     if name in _COMPAT:
-        from carbs import compat
+        if name == "CARBS":
+            from carbs.compat import CARBS
 
-        return getattr(compat, name)
+            return CARBS
+        from carbs import utils
+
+        return getattr(utils, name)
     raise AttributeError(f"module 'carbs' has no attribute {name!r}")

@@ -21,21 +21,37 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+import numpy as np
 import torch
 
 from carbs.bayes import CarbsOptimizer
+from carbs.compat_groups import (
+    add_dict_key_prefix,
+    get_pareto_groups,
+    get_pareto_groups_conservative,
+    group_observations,
+    observation_group_cost,
+    observation_group_output,
+    pareto_area_from_groups,
+)
 from carbs.optimizer import Observation
 from carbs.space import Param as SpaceParam
 from carbs.space import SearchSpace
 
 SUGGESTION_ID_DICT_KEY = "suggestion_uuid"
-ParamDictType = dict[str, Any]
+ParamType = int | float | str | bool | Enum
+ParamDictType = dict[str, ParamType]
 
 
 class OutstandingSuggestionEstimatorEnum(Enum):
     MEAN = "MEAN"
     CONSTANT = "CONSTANT"
     THOMPSON = "THOMPSON"
+
+
+class SuggestionRedistributionMethodEnum(Enum):
+    NONE = "NONE"
+    LOG_COST_CLAMPING = "LOG_COST_CLAMPING"
 
 
 @dataclass
@@ -223,6 +239,7 @@ class CARBS:
         self.param_space_by_name = {p.name: p.space for p in params}
         self.success_observations: list[ObservationInBasic] = []
         self.failure_observations: list[ObservationInBasic] = []
+        self._success_inputs: list[dict[str, Any]] = []  # each success's params, as given
         self.outstanding_suggestions: dict[str, SuggestionInBasic] = {}
         self._outstanding_params: dict[str, dict[str, Any]] = {}
         self._observations: list[Observation] = []
@@ -247,7 +264,7 @@ class CARBS:
     def observe(self, new_observation_in_param: ObservationInParam) -> ObserveOutput:
         self.forget_suggestion(new_observation_in_param.input)
         self._add_observation(new_observation_in_param)
-        return ObserveOutput(logs=self._logs())
+        return ObserveOutput(logs=self._logs(new_observation_in_param))
 
     def forget_suggestion(self, suggestion_to_forget: ParamDictType) -> None:
         sid = suggestion_to_forget.get(SUGGESTION_ID_DICT_KEY)
@@ -320,20 +337,61 @@ class CARBS:
             self._basic(values), output, float(obs.cost), None if sid is None else str(sid)
         )
         (self.failure_observations if failed else self.success_observations).append(basic)
+        if not failed:
+            self._success_inputs.append(values)
 
-    def _logs(self) -> dict[str, Any]:
+    def _get_pareto_groups(self, is_conservative: bool = False) -> tuple[Any, ...]:
+        """The successes' Pareto groups, as Imbue's method of this name gives them."""
+        if not self.success_observations:
+            return ()
+        pick = get_pareto_groups_conservative if is_conservative else get_pareto_groups
+        return pick(
+            group_observations(self.success_observations),
+            self.config.min_pareto_cost_fraction,
+            self.config.better_direction_sign,
+        )
+
+    def _logs(self, observation: ObservationInParam) -> dict[str, Any]:
+        """The keys Imbue's `observe().logs` has (minus the wandb plot), so dashboards and
+        notebooks written against it read the same names."""
         logs: dict[str, Any] = {
             "observation_count": self.observation_count,
             "cumulative_cost": self.cumulative_cost,
             "failed_observation_count": len(self.failure_observations),
         }
-        if self.success_observations:
-            best = max(
-                self.success_observations,
-                key=lambda o: o.output * self.config.better_direction_sign,
+        logs.update(add_dict_key_prefix(observation.input, "observation/"))
+        logs["observation/is_failure"] = 1 if observation.is_failure else 0
+        if not observation.is_failure:
+            logs["observation/output"] = observation.output
+            logs["observation/cost"] = observation.cost
+        if not self.success_observations:
+            return logs
+        sign = self.config.better_direction_sign
+        i_best = max(
+            range(len(self.success_observations)),
+            key=lambda i: self.success_observations[i].output * sign,
+        )
+        best = self.success_observations[i_best]
+        logs.update(add_dict_key_prefix(self._success_inputs[i_best], "best_observation/"))
+        logs["best_observation/output"] = best.output
+        logs["best_observation/cost"] = best.cost
+        groups = self._get_pareto_groups(self.config.is_pareto_group_selection_conservative)
+        logs["pareto_group_count"] = len(groups)
+        logs["pareto_area"] = pareto_area_from_groups(groups)
+        repeated = [g for g in group_observations(self.success_observations) if len(g) > 1]
+        if repeated:
+            top = max(repeated, key=lambda g: observation_group_output(g) * sign)
+            first = next(
+                i for i, o in enumerate(self.success_observations) if any(o is x for x in top)
             )
-            logs["best_observation/output"] = best.output
-            logs["best_observation/cost"] = best.cost
+            logs.update(
+                add_dict_key_prefix(self._success_inputs[first], "best_resampled_observation/")
+            )
+            outputs = [o.output for o in top]
+            logs["best_resampled_observation/output_mean"] = float(np.mean(outputs))
+            logs["best_resampled_observation/output_std_dev"] = float(np.std(outputs))
+            logs["best_resampled_observation/cost_mean"] = observation_group_cost(top)
+            logs["best_resampled_observation/sample_count"] = len(top)
         return logs
 
 
@@ -348,9 +406,12 @@ __all__ = [
     "ObserveOutput",
     "OutstandingSuggestionEstimatorEnum",
     "Param",
+    "ParamDictType",
+    "ParamType",
     "RealNumberSpace",
     "SUGGESTION_ID_DICT_KEY",
     "SuggestionInBasic",
+    "SuggestionRedistributionMethodEnum",
     "SuggestOutput",
     "WandbLoggingParams",
 ]
