@@ -3,8 +3,6 @@
 runs unchanged. Imbue's files themselves cannot be fetched in CI; these mirror them line for line."""
 
 import math
-from typing import List
-
 import numpy as np
 import pytest
 import torch
@@ -52,7 +50,7 @@ def carbs_config() -> CARBSParams:
 
 
 @pytest.fixture
-def params() -> List[Param]:
+def params() -> list[Param]:
     return [
         UtilsParam("p1", UtilsLogSpace(scale=1), 1e-2),
         UtilsParam("p2", UtilsLinearSpace(scale=2), 0),
@@ -61,7 +59,7 @@ def params() -> List[Param]:
 
 
 @pytest.fixture
-def carbs_instance(carbs_config: CARBSParams, params: List[Param]) -> CARBS:
+def carbs_instance(carbs_config: CARBSParams, params: list[Param]) -> CARBS:
     return CARBS_FROM_MODULE(carbs_config, params)
 
 
