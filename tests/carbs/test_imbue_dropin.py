@@ -3,6 +3,7 @@
 runs unchanged. Imbue's files themselves cannot be fetched in CI; these mirror them line for line."""
 
 import math
+
 import numpy as np
 import pytest
 import torch
