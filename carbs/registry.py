@@ -17,16 +17,23 @@ def _carbs(
     seed: int = 0,
     max_cost: float | None = None,
     price: Callable[[dict[str, Any]], float | None] | None = None,
+    max_total_cost: float | None = None,
+    max_trials: int | None = None,
     **settings: Any,
 ) -> Optimizer:
     """The BoTorch CARBS optimizer; `max_cost` (a sweep's per-trial cost limit) becomes its
     `max_suggestion_cost` mask unless the settings name one; `price` (a config's exact cost,
-    when the workload can tell before running it) replaces the cost model for that mask."""
+    when the workload can tell before running it) replaces the cost model for that mask;
+    `max_total_cost` and `max_trials` (the sweep's budget) pace its spending."""
     # imported lazily: BoTorch takes seconds to import and the baselines do not need it
     from carbs.bayes import CarbsOptimizer
 
     if max_cost is not None:
         settings.setdefault("max_suggestion_cost", max_cost)
+    if max_total_cost is not None:
+        settings.setdefault("max_total_cost", max_total_cost)
+    if max_trials is not None:
+        settings.setdefault("max_trials", max_trials)
     return CarbsOptimizer(space, seed=seed, price=price, **settings)
 
 

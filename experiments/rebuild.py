@@ -52,6 +52,10 @@ def rebuild_optimizer(spec: SweepSpec, trials: Sequence[Trial]) -> Optimizer:
 
 def _settings(spec: SweepSpec) -> dict:
     settings = dict(spec.optimizer.settings)
+    if spec.budget.max_total_cost and _takes(spec, "max_total_cost"):
+        settings.setdefault("max_total_cost", spec.budget.max_total_cost)
+    if _takes(spec, "max_trials"):
+        settings.setdefault("max_trials", spec.budget.max_trials)
     if spec.budget.max_cost_per_trial and _takes(spec, "max_cost"):
         settings.setdefault("max_cost", spec.budget.max_cost_per_trial)
         price = load_price(spec)

@@ -20,7 +20,6 @@ import numpy as np
 from carbs.bayes.acquisition import (
     acquisition_value,
     clamped_pareto_value,
-    log_cost_mask,
     log_expected_improvement,
     log_success_probability,
     random_threshold_cost,
@@ -33,7 +32,16 @@ from carbs.bayes.costband import (
     in_band,
 )
 from carbs.bayes.encoding import ConfigKey, SpaceEncoder
+from carbs.bayes.models import fit_gp
+from carbs.bayes.resample import (
+    GP_NOISE_FLOOR_RATIO,
+    NOISE_FIT_POINTS_PER_DIM,
+    noise_sd,
+    uncertain_member,
+)
 from carbs.bayes.settings import CarbsSettings
+from carbs.bayes.spending import SpendingPlan, ceiling_mask, spending_plan
+from carbs.bayes.subset import training_subset
 from carbs.bayes.surrogates import Surrogates, fit_surrogates
 from carbs.optimizer import Observation, Suggestion
 from carbs.space import SearchSpace
@@ -112,7 +120,8 @@ class CarbsOptimizer:
             if resample is not None and n > 0:
                 picks.append(resample)
                 self.last_info.append({"resample": 1.0})
-            picks += self._bayes_picks(state, n - len(picks), pend, excluded, rng)
+            plan = self._spending(state, pend + picks)
+            picks += self._bayes_picks(state, n - len(picks), pend, excluded, rng, plan)
         out = [Suggestion(params=p) for p in picks]
         for s in out:
             self.outstanding[s.suggestion_id] = dict(s.params)
@@ -243,7 +252,8 @@ class CarbsOptimizer:
     def _resample_pick(
         self, state: Surrogates, pending: list[dict[str, Any]], successes: list[Observation]
     ) -> dict[str, Any] | None:
-        """CARBS' noise averaging: re-run the least-sampled Pareto member every k successes.
+        """A re-run of the Pareto member whose place the noise leaves most in doubt, at most once
+        per `resample_frequency` successes; None on a deterministic workload.
 
         The number of resamples done is read off the data (repeated configs, observed or
         pending), not kept as a counter, so it survives a rebuild.
@@ -256,13 +266,63 @@ class CarbsOptimizer:
         done = sum(c - 1 for c in counts.values()) + sum(k in counts for k in pending_keys)
         if len(successes) <= (done + 1) * freq:
             return None
-        best, best_count = None, math.inf
-        for g in state.frontier:  # cheapest first; ties go to the cheaper member
-            k = state.keys[g[0]]
-            c = len(g) + pending_keys.count(k)
-            if c < best_count:
-                best, best_count = g[0], c
+        log_losses = np.log(np.maximum(state.losses, 1e-300))
+        sd = noise_sd(state.groups, log_losses, self._gp_relative_noise(state))
+        in_flight = {g[0]: pending_keys.count(state.keys[g[0]]) for g in state.frontier}
+        best = uncertain_member(
+            state.groups, state.frontier, state.costs, log_losses, sd, in_flight
+        )
         return self.space.canonical(successes[best].params) if best is not None else None
+
+    def _gp_relative_noise(self, state: Surrogates) -> float | None:
+        """The trials' noise as a relative (log-loss) sd, read off a GP fitted to log loss
+        (unwarped: the loss GP's rank warp turns any misfit into apparent noise), or None where
+        the fitted noise sits at the likelihood's floor, as it does on a deterministic workload.
+        Fitted only when a resample is due, on at most `max_fit_points` successes, and only
+        from `NOISE_FIT_POINTS_PER_DIM` per search dimension on: with fewer, a GP reads its own
+        misfit of a deterministic function as noise (measured: noise 10-30x its floor at 10
+        points in 3 dimensions, back at the floor by 20)."""
+        needed = NOISE_FIT_POINTS_PER_DIM * (self.encoder.search_dims + 1)
+        if len(state.z) < needed:
+            return None
+        rows = training_subset(state.z, [], self.settings.max_fit_points, coverage_fraction=1.0)
+        gp = fit_gp(
+            self.encoder.to_gp(state.z[rows]),
+            np.log(np.maximum(state.losses[rows], 1e-300)),
+            seed=self._fit_seed(len(self.observations)),
+            maxiter=max(self.settings.fit_maxiter, 75),
+        )
+        lik = gp.model.likelihood
+        noise = float(lik.noise.detach().reshape(-1)[0])
+        floor = float(lik.noise_covar.raw_noise_constraint.lower_bound)
+        if not math.isfinite(noise) or noise < GP_NOISE_FLOOR_RATIO * floor:
+            return None
+        return math.sqrt(noise) * gp.y_std
+
+    def _predicted_costs(self, state: Surrogates, params: list[dict[str, Any]]) -> np.ndarray:
+        """(n,) cost of each config: exact from `price` where it can say, else the cost GP's."""
+        if not params:
+            return np.zeros(0)
+        exact = self._exact_costs(params)
+        if exact is not None:
+            return exact
+        log_c, _ = state.cost_gp.predict(self.encoder.to_gp(self.encoder.encode_many(params)))
+        return np.asarray(state.cost_scale.inverse(log_c), dtype=float)
+
+    def _spending(self, state: Surrogates, pending: list[dict[str, Any]]) -> SpendingPlan:
+        s = self.settings
+        return spending_plan(
+            np.asarray([o.cost for o in self.observations if _is_success(o)], dtype=float),
+            np.asarray([o.cost for o in self.observations], dtype=float),
+            float(self._predicted_costs(state, pending).sum()),
+            len(self.observations),
+            max_cost_growth=s.max_cost_growth,
+            max_suggestion_cost=s.max_suggestion_cost,
+            max_total_cost=s.max_total_cost,
+            max_trials=s.max_trials,
+            climb_fraction=s.climb_fraction,
+            climb_every=s.climb_every,
+        )
 
     def _bayes_picks(
         self,
@@ -271,8 +331,12 @@ class CarbsOptimizer:
         pending: list[dict[str, Any]],
         excluded: set[ConfigKey],
         rng: np.random.Generator,
+        plan: SpendingPlan,
     ) -> list[dict[str, Any]]:
-        """Greedy batch: pick the acquisition argmax, fantasize its mean, repeat."""
+        """Greedy batch: pick the acquisition argmax, fantasize its mean, repeat.
+
+        Every pick stays under the plan's ceiling; when the plan has a climb target, the first
+        pick is a cost band aimed at it."""
         if n <= 0:
             return []
         s = self.settings
@@ -294,10 +358,12 @@ class CarbsOptimizer:
                 rng,
                 s.cost_band_fraction,
                 s.cost_band_growth,
-                s.max_suggestion_cost,
+                plan.ceiling,
             )  # fmt: skip
             for _ in range(n)
         ]
+        if plan.climb_target is not None and n > 0:
+            targets[0] = plan.climb_target
         band_only = np.zeros(len(params), dtype=bool)
         origin_costs = frontier_origin_costs(state.costs, state.frontier)
         for t in targets:
@@ -327,12 +393,10 @@ class CarbsOptimizer:
             log_succ = log_success_probability(*state.success_gp.predict(x))
         else:
             log_succ = 0.0
-        log_mask = log_cost_mask(predicted_cost, s.max_suggestion_cost)
-        if s.max_suggestion_cost is not None and not np.isfinite(log_mask).any():
-            log_mask = 0.0  # nothing predicted cheap enough: rank by the rest rather than fail
         available = np.ones(len(params), dtype=bool)
         picks: list[dict[str, Any]] = []
         for target in targets:
+            log_mask = np.where(ceiling_mask(predicted_cost, plan.ceiling), 0.0, -np.inf)
             mean, var = output_gp.predict(x)
             band = in_band(predicted_cost, target) & available if target is not None else None
             value = None
@@ -347,7 +411,8 @@ class CarbsOptimizer:
                 target = None
                 floor = None
                 if s.clamp_pareto_value:
-                    threshold = random_threshold_cost(lo_cost, hi_cost, rng, s.max_suggestion_cost)
+                    cap = plan.ceiling if plan.ceiling and plan.ceiling > 0 else None
+                    threshold = random_threshold_cost(lo_cost, hi_cost, rng, cap)
                     floor = float(
                         state.pareto_value(state.cost_scale.forward(np.array([threshold])))[0]
                     )
@@ -355,6 +420,8 @@ class CarbsOptimizer:
                 log_ei = log_expected_improvement(mean, var, best, s.exploration_bias)
                 value = acquisition_value(log_ei, log_prior, log_succ, log_mask)
                 value = np.where(available & ~band_only, value, -np.inf)
+                if not np.isfinite(value).any():  # no EI anywhere: the prior, under the ceiling
+                    value = np.where(available & np.isfinite(log_mask), log_prior, -np.inf)
                 if not np.isfinite(value).any():
                     value = np.where(available, log_prior, -np.inf)
             i = int(np.argmax(value))
@@ -367,6 +434,9 @@ class CarbsOptimizer:
             }
             if target is not None:
                 info["cost_band"] = float(target)
+            if plan.ceiling is not None:
+                info["cost_ceiling"] = float(plan.ceiling)
+            plan = plan.after(float(predicted_cost[i]))  # later picks share what is left
             self.last_info.append(info)
             output_gp = output_gp.with_fantasies(x[i : i + 1], mean[i : i + 1])
         return picks

@@ -25,8 +25,9 @@ class CarbsSettings:
     num_candidates_per_dim: candidates scored per suggestion, per search dimension.
     max_candidates: cap on the candidate count (keeps scoring cheap in many dimensions).
     exploration_bias: subtracted from the improvement in EI (surrogate units); larger explores.
-    resample_frequency: re-run the least-sampled Pareto member once per this many successes
-        (0 disables); averages out noise on the frontier.
+    resample_frequency: at most one re-run of a Pareto member per this many successes (0
+        disables); a member is re-run only where the measured noise leaves its place on the
+        frontier in doubt, never on a deterministic workload (`carbs.bayes.resample`).
     max_suggestion_cost: candidates predicted to cost more are masked out (None: no mask).
     min_pareto_cost_fraction: the cheapest Pareto member is chosen below this cost quantile.
     conservative_pareto: CARBS' conservative Pareto grouping.
@@ -47,6 +48,15 @@ class CarbsSettings:
         more compute buys, EI alone keeps a sweep near the costs it started at (seen: 23 real
         CPU trials within 2x of each other), and scaling laws need a frontier spanning decades.
     cost_band_growth: how far past the costliest run a band may reach per suggestion.
+    max_cost_growth: no suggestion is predicted to cost more than this x the costliest success
+        (bounds the leaps EI alone makes; see `carbs.bayes.spending`).
+    max_total_cost: the sweep's total budget (None: none stated); suggestions then never cost
+        more than what is left of it, and it paces the climb schedule.
+    max_trials: the sweep's trial count (None: none stated); paces the climb schedule.
+    climb_fraction: with a per-trial cap and a budget (cost or trials), the costliest trial is
+        scheduled to reach the cap once this fraction of the budget is used.
+    climb_every: without a cap and a budget, a suggestion aims at sqrt(max_cost_growth) x the
+        costliest success whenever none of the last this-many successes raised it (0: never).
     """
 
     search_radius: float = 0.5
@@ -67,6 +77,11 @@ class CarbsSettings:
     categorical_switch_prob: float = 0.2
     cost_band_fraction: float = 0.25
     cost_band_growth: float = 4.0
+    max_cost_growth: float = 4.0
+    max_total_cost: float | None = None
+    max_trials: int | None = None
+    climb_fraction: float = 0.5
+    climb_every: int = 5
 
     @classmethod
     def from_mapping(cls, settings: dict[str, Any]) -> CarbsSettings:
@@ -114,4 +129,9 @@ _RANGES: dict[str, tuple[float, float]] = {
     "categorical_switch_prob": (0.0, 1.0),
     "cost_band_fraction": (0.0, 1.0),
     "cost_band_growth": (1.0, 1e6),
+    "max_cost_growth": (1.0, 1e6),
+    "max_total_cost": (0.0, 1e300),
+    "max_trials": (1, 100_000_000),
+    "climb_fraction": (0.0, 1.0),
+    "climb_every": (0, 1_000_000),
 }

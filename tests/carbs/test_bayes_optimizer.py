@@ -119,17 +119,6 @@ def test_rebuilt_optimizer_replays_to_the_same_next_suggestion() -> None:
     assert a == b
 
 
-def test_resampling_repeats_a_pareto_member_on_schedule() -> None:
-    space = SearchSpace((Param("x", "linear", 0, 1), Param("size", "log", 1, 100)))
-    opt = CarbsOptimizer(space, seed=0, num_random_samples=2, resample_frequency=3, **FAST)
-    rng = np.random.default_rng(1)
-    for _ in range(7):
-        p = {"x": float(rng.uniform()), "size": float(10 ** rng.uniform(0, 2))}
-        opt.observe(Observation(p, cost=p["size"], loss=p["x"] + 1 / p["size"]))
-    first = opt.suggest(1)[0].params
-    assert first in [dict(o.params) for o in opt.observations]
-
-
 def test_forget_drops_outstanding_suggestion() -> None:
     opt = CarbsOptimizer(moe_space(), seed=0, **FAST)
     (s,) = opt.suggest(1)
