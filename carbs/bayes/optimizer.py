@@ -73,6 +73,7 @@ class CarbsOptimizer:
         self.last_info: list[dict[str, float]] = []
         self._fitted: tuple[int, Surrogates] | None = None
         self._anchor_hyper: dict[int, dict[str, Any]] = {}
+        self._noise_memo: dict[int, float | None] = {}
 
     # ---- tell -----------------------------------------------------------------------------
     def observe(self, observation: Observation) -> None:
@@ -278,26 +279,36 @@ class CarbsOptimizer:
         """The trials' noise as a relative (log-loss) sd, read off a GP fitted to log loss
         (unwarped: the loss GP's rank warp turns any misfit into apparent noise), or None where
         the fitted noise sits at the likelihood's floor, as it does on a deterministic workload.
-        Fitted only when a resample is due, on at most `max_fit_points` successes, and only
+        Fitted only when a resample is due, on at most 64 successes (or 4 per dimension), and only
         from `NOISE_FIT_POINTS_PER_DIM` per search dimension on: with fewer, a GP reads its own
         misfit of a deterministic function as noise (measured: noise 10-30x its floor at 10
-        points in 3 dimensions, back at the floor by 20)."""
-        needed = NOISE_FIT_POINTS_PER_DIM * (self.encoder.search_dims + 1)
-        if len(state.z) < needed:
-            return None
-        rows = training_subset(state.z, [], self.settings.max_fit_points, coverage_fraction=1.0)
-        gp = fit_gp(
-            self.encoder.to_gp(state.z[rows]),
-            np.log(np.maximum(state.losses[rows], 1e-300)),
-            seed=self._fit_seed(len(self.observations)),
-            maxiter=max(self.settings.fit_maxiter, 75),
-        )
-        lik = gp.model.likelihood
-        noise = float(lik.noise.detach().reshape(-1)[0])
-        floor = float(lik.noise_covar.raw_noise_constraint.lower_bound)
-        if not math.isfinite(noise) or noise < GP_NOISE_FLOOR_RATIO * floor:
-            return None
-        return math.sqrt(noise) * gp.y_std
+        points in 3 dimensions, back at the floor by 20).
+        Like the hyperparameters, it is fitted at anchor counts only, on the successes among
+        the first `anchor` observations, so it costs one fit per anchor and a rebuilt optimizer
+        gets the same value.
+        """
+        anchor = anchor_count(len(self.observations), self.settings.refit_fraction)
+        if anchor in self._noise_memo:
+            return self._noise_memo[anchor]
+        k = sum(_is_success(o) for o in self.observations[:anchor])
+        value = None
+        if k >= NOISE_FIT_POINTS_PER_DIM * (self.encoder.search_dims + 1):
+            z = state.z[:k]
+            cap = max(NOISE_FIT_POINTS_PER_DIM * (self.encoder.search_dims + 1), 64)
+            rows = training_subset(z, [], min(cap, self.settings.max_fit_points), 1.0)
+            gp = fit_gp(
+                self.encoder.to_gp(z[rows]),
+                np.log(np.maximum(state.losses[:k][rows], 1e-300)),
+                seed=self._fit_seed(anchor),
+                maxiter=max(self.settings.fit_maxiter, 75),
+            )
+            lik = gp.model.likelihood
+            noise = float(lik.noise.detach().reshape(-1)[0])
+            floor = float(lik.noise_covar.raw_noise_constraint.lower_bound)
+            if math.isfinite(noise) and noise >= GP_NOISE_FLOOR_RATIO * floor:
+                value = math.sqrt(noise) * gp.y_std
+        self._noise_memo = {anchor: value}
+        return value
 
     def _predicted_costs(self, state: Surrogates, params: list[dict[str, Any]]) -> np.ndarray:
         """(n,) cost of each config: exact from `price` where it can say, else the cost GP's."""
