@@ -6,8 +6,9 @@ of the scaling model's stages.
 
 `LargeRunPick.fits` carries what every reader needs, all read off the same fitted model: the
 model's structure and why it was chosen, the optimal-loss curve with its band (plots and the
-service's /predict), each setting's optimum along the compute-optimal path, the backtest, and the
-pick's own stage results. A figure can therefore never disagree with the prediction.
+service's /predict), each setting's optimum along the compute-optimal path, the backtest, the
+pick's own stage results, and the searched ranges the pick had to keep to. A figure can therefore
+never disagree with the prediction, and can say where the pick leaves a law and why.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ def pick_from_model(
             "extrapolation beyond ~100x is unreliable"
         )
     fits = summary(model, run)
+    fits["searched"] = searched_ranges(space, [*fits["optima_curves"], *run.config])
     return LargeRunPick(
         run.config, run.prediction.loss, run.prediction.interval, target, jsonable(fits), warnings
     )
@@ -139,6 +141,25 @@ def summary(model: ScalingModel, run: LargeRun) -> dict[str, Any]:
         },
         "predicted_loss_source": f"loss model ({model.fit.structure.family}) at the picked config",
     }
+
+
+def searched_ranges(space: SearchSpace, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Each searched parameter's range or choices, so a figure can show a law that leaves
+    the values the large run may take (a top-k law heading to 3.2 where only 1 and 2 exist)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in dict.fromkeys(names):
+        if name not in space.names:
+            continue
+        p = space.param(name)
+        out[name] = {
+            "kind": str(p.kind),
+            "min": p.min,
+            "max": p.max,
+            "choices": list(p.choices),
+            "integer": p.is_integer,
+            "multiple_of": p.multiple_of,
+        }
+    return out
 
 
 def overhead_at(model: ScalingModel, run: LargeRun, compute: float) -> float:
