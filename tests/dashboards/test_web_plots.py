@@ -137,6 +137,24 @@ def _traces(driver: Any) -> list[dict[str, Any]]:
     )
 
 
+def hover_first_point(driver: Any, plot: str) -> None:
+    """Move the real mouse onto the first point of the plot's first line (an offset from the
+    centre of Plotly's hover layer, which takes the mouse events)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    driver.execute_script("document.querySelector(arguments[0]).scrollIntoView()", plot)
+    dx, dy = driver.execute_script(
+        "const p = document.querySelector(arguments[0] + ' .scatterlayer .trace path.js-line');"
+        "const r = document.querySelector(arguments[0] + ' .nsewdrag').getBoundingClientRect();"
+        "const q = p.getPointAtLength(0), m = p.getScreenCTM();"
+        "return [q.x * m.a + q.y * m.c + m.e - r.left - r.width / 2,"
+        " q.x * m.b + q.y * m.d + m.f - r.top - r.height / 2];",
+        plot,
+    )
+    drag = driver.find_element("css selector", plot + " .nsewdrag")
+    ActionChains(driver).move_to_element_with_offset(drag, int(dx), int(dy)).perform()
+
+
 def _drawn(driver: Any) -> int:
     return len(driver.find_elements("css selector", "#curves .scatterlayer .trace"))
 
@@ -156,6 +174,10 @@ def test_learning_curves_per_trial_best_k_and_running_ones_live(page: Any) -> No
     legend = driver.find_elements(By.CSS_SELECTOR, "#curves .legend .traces")
     assert len(legend) == len(traces)
     assert "validation loss" in _plot(driver, "#curves .g-ytitle").text
+    # the mouse on a curve's first point: which trial, how far, what loss
+    hover_first_point(driver, "#curves")
+    tip = wait_for(lambda: _plot(driver, "#curves .hoverlayer .hovertext").text)
+    assert re.search(r"trial \d+ \((succeeded|running)\)", tip) and "validation loss" in tip
 
     topk = driver.find_element(By.ID, "curve-topk")
     topk.clear()

@@ -66,7 +66,13 @@
       controls.topk.addEventListener(ev, draw);
       controls.running.addEventListener(ev, draw);
     });
-    return { update: function (curves) { last = curves; draw(); } };
+    var stamp = null;
+    // a poll that brings nothing new leaves the plot alone (a redraw would drop the hover label)
+    return { update: function (curves) {
+      var now = JSON.stringify(curves);
+      if (now === stamp) return;
+      stamp = now; last = curves; draw();
+    } };
   }
 
   window.CarbsCurves = { create: create, choose: choose };

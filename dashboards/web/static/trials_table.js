@@ -82,7 +82,12 @@
     });
     controls.filter.addEventListener("input", draw);
     controls.status.addEventListener("change", draw);
-    return { update: function (ts) { trials = ts; draw(); } };
+    var stamp = null;
+    return { update: function (ts) {
+      var now = JSON.stringify(ts);
+      if (now === stamp) return;  // nothing new: keep the rows (and a reader's selection)
+      stamp = now; trials = ts; draw();
+    } };
   }
 
   window.CarbsTrialsTable = { create: create, compare: compare };
