@@ -177,7 +177,7 @@ def loss_curve(model: ScalingModel, grid: np.ndarray, run: LargeRun) -> dict[str
     """The compute-optimal loss at each compute, with its 90 % interval bounded and its size
     kept within what the runs support as the pick's are: the frontier the model extrapolates (what the service's /predict answers), at the
     pick's routing."""
-    mid, lo, hi, size, tokens = [], [], [], [], []
+    mid, lo, hi, size, tokens, prior = [], [], [], [], [], []
     for c in grid:
         alloc = supported(
             model, model.allocation(float(c), run.sparsity, overhead_at(model, run, float(c)))
@@ -188,6 +188,7 @@ def loss_curve(model: ScalingModel, grid: np.ndarray, run: LargeRun) -> dict[str
         hi.append(pred.interval[1])
         size.append(alloc.size)
         tokens.append(alloc.tokens)
+        prior.append(bool(alloc.note))
     return {
         "compute": grid.tolist(),
         "loss": mid,
@@ -195,6 +196,7 @@ def loss_curve(model: ScalingModel, grid: np.ndarray, run: LargeRun) -> dict[str
         "hi": hi,
         "size": size,
         "tokens": tokens,
+        "size_from_prior": prior,  # the fitted size left what the runs support (`supported`)
     }
 
 
