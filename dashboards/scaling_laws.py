@@ -38,6 +38,7 @@ class Panel:
     picked: float | None = None
     searched: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    from_prior: list[bool] | None = None  # points where the law is the runs' size grown at 0.5
 
 
 def panels(pick: LargeRunPick) -> list[Panel]:
@@ -58,6 +59,7 @@ def panels(pick: LargeRunPick) -> list[Panel]:
             interval=p.get("compute_optimal_size_ci90"),
             picked=p["size"],
             notes=size_gap(n_law, p["size"], "size"),
+            from_prior=curve.get("size_from_prior"),
         ),
         Panel(
             "compute-optimal tokens D",
@@ -68,6 +70,7 @@ def panels(pick: LargeRunPick) -> list[Panel]:
             curve["tokens"],
             picked=p["tokens"],
             notes=size_gap(d_law, p["tokens"], "tokens"),
+            from_prior=curve.get("size_from_prior"),
         ),
     ]
     searched = f.get("searched") or {}
@@ -94,6 +97,17 @@ def panels(pick: LargeRunPick) -> list[Panel]:
             )
         )
     return out
+
+
+def split(ys: Sequence[float], mask: Sequence[bool]) -> tuple[list[float], list[float]]:
+    """Two copies of a curve, NaN where the other is drawn, joined at each change-over."""
+    nan = float("nan")
+    a = [nan if m else y for y, m in zip(ys, mask, strict=True)]
+    b = [y if m else nan for y, m in zip(ys, mask, strict=True)]
+    for i in range(1, len(ys)):
+        if mask[i] != mask[i - 1]:
+            b[i - 1 if mask[i] else i] = ys[i - 1 if mask[i] else i]
+    return a, b
 
 
 def law_label(panel: Panel, start: float, target: float) -> str:
@@ -143,12 +157,20 @@ def draw_panel(ax: Any, panel: Panel, runs: dict[str, Any], pick: LargeRunPick) 
         linewidths=0.3,
         label="runs",
     )
-    ax.plot(
-        panel.compute,
-        panel.law,
-        c="C0",
-        label=law_label(panel, max(runs["cost"]), pick.target_flops),
-    )
+    label = law_label(panel, max(runs["cost"]), pick.target_flops)
+    if panel.from_prior and any(panel.from_prior):
+        fitted, prior = split(panel.law, panel.from_prior)
+        ax.plot(panel.compute, fitted, c="C0", label=label)
+        ax.plot(
+            panel.compute,
+            prior,
+            c="C0",
+            ls="--",
+            label="dashed: the fitted N left what the runs support;\n"
+            "  there N is the runs' grown as C^0.5 (kept within C^0.3..C^0.75)",
+        )
+    else:
+        ax.plot(panel.compute, panel.law, c="C0", label=label)
     if panel.lo is not None and panel.hi is not None:
         ax.fill_between(
             panel.compute, panel.lo, panel.hi, color="C0", alpha=0.18, label="90 % interval"
@@ -166,17 +188,8 @@ def draw_panel(ax: Any, panel: Panel, runs: dict[str, Any], pick: LargeRunPick) 
             zorder=5,
             label=f"the pick: {panel.picked:.3g}",
         )
-    if panel.notes:
-        ax.text(
-            0.02,
-            0.02,
-            "\n".join(panel.notes),
-            transform=ax.transAxes,
-            fontsize=6.5,
-            va="bottom",
-            wrap=True,
-            bbox={"boxstyle": "round", "fc": "#fff7e6", "ec": "C1", "lw": 0.6},
-        )
+    for note in panel.notes:  # in the legend, below the plot: never over the data
+        ax.plot([], [], " ", label="\u2192 " + note)
     ax.set_xscale("log")
     values = [*panel.runs, *panel.law, *([panel.picked] if panel.picked else [])]
     if min(values) > 0:
@@ -187,7 +200,7 @@ def draw_panel(ax: Any, panel: Panel, runs: dict[str, Any], pick: LargeRunPick) 
     ax.set_xlabel("training compute C (FLOPs)", fontsize=8)
     ax.set_ylabel(panel.ylabel, fontsize=8)
     ax.tick_params(labelsize=7, which="both")
-    ax.legend(fontsize=6, loc="upper left")
+    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
     return sc
 
 
@@ -195,10 +208,10 @@ def plot_laws(pick: LargeRunPick, stem: Path) -> list[Path]:
     """Size, tokens and each setting's optimum along the compute-optimal path, with the runs."""
     ps = panels(pick)
     runs = pick.fits["runs"]
-    cols = 3
+    cols = min(3, len(ps))
     rows = (len(ps) + cols - 1) // cols
     fig, axes = plt.subplots(
-        rows, cols, figsize=(4.6 * cols, 3.9 * rows), squeeze=False, layout="constrained"
+        rows, cols, figsize=(4.6 * cols, 5.0 * rows), squeeze=False, layout="constrained"
     )
     sc = None
     for ax, panel in zip(axes.flat, ps, strict=False):

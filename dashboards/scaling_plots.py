@@ -69,7 +69,8 @@ def plot_frontier(points: Sequence[TrialPoint], pick: LargeRunPick, stem: Path) 
         curve["hi"],
         color="C0",
         alpha=0.18,
-        label="its 90 % interval (bootstrap + backtest)",
+        label="its 90 % interval (bootstrap + backtest), held above E's 5 % quantile\n"
+        "  and, past the costliest run, below the best run's loss",
     )
     ax.axvline(max(runs["cost"]), ls=":", c="0.6", lw=0.8)
     ax.axvline(

@@ -122,3 +122,11 @@ def test_law_exponent_is_the_slope_from_the_costliest_run_to_the_target() -> Non
 
     p = Panel("t", "y", "N", [], grid, [1e7, 1e8, 1e9], interval=(8e8, 1.2e9))
     assert law_label(p, 1e18, 1e20) == "law: N ∝ C^0.50\n1e+09 [8e+08, 1.2e+09] at the target"
+
+
+def test_a_law_held_by_the_size_prior_is_drawn_apart_and_joined_where_it_changes() -> None:
+    from dashboards.scaling_laws import split
+
+    fitted, prior = split([1.0, 2.0, 3.0, 4.0], [True, True, False, False])
+    assert [v == v for v in fitted] == [False, False, True, True]  # NaN where not drawn
+    assert prior[:2] == [1.0, 2.0] and prior[2] == 3.0 and prior[3] != prior[3]
