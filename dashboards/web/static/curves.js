@@ -20,6 +20,10 @@
     return { shown: (running ? live : []).concat(done.slice(0, k)), finished: done.length, running: live.length };
   }
 
+  function has(curves, metric) {
+    return curves.some(function (c) { return c.points.some(function (q) { return q[metric] !== null && q[metric] !== undefined; }); });
+  }
+
   function create(box, controls) {
     var last = [];
 
@@ -39,7 +43,7 @@
 
     function draw() {
       var metric = controls.metric.value, k = Math.max(1, parseInt(controls.topk.value, 10) || 1);
-      var having = last.filter(function (c) { return c.points.some(function (q) { return q[metric] !== null && q[metric] !== undefined; }); });
+      var having = last.filter(function (c) { return has([c], metric); });
       if (!having.length) {
         window.Plotly.purge(box);
         box.innerHTML = "<p class='muted' id='no-curves'>No " + METRIC[metric] + " curves reported (yet).</p>";
@@ -61,6 +65,8 @@
         pick.finished + " finished" + (controls.running.checked ? " and " + pick.running + " running" : "") + " trials";
     }
 
+    var touched = false;  // the reader picked a metric: polling no longer picks one
+    controls.metric.addEventListener("change", function () { touched = true; });
     ["change", "input"].forEach(function (ev) {
       controls.metric.addEventListener(ev, draw);
       controls.topk.addEventListener(ev, draw);
@@ -71,7 +77,9 @@
     return { update: function (curves) {
       var now = JSON.stringify(curves);
       if (now === stamp) return;
-      stamp = now; last = curves; draw();
+      stamp = now; last = curves;
+      if (!touched && !has(curves, "val_loss") && has(curves, "train_loss")) controls.metric.value = "train_loss";
+      draw();
     } };
   }
 

@@ -33,7 +33,7 @@
   function pointTrace(name, pts, style) {
     var t = { type: "scatter", mode: style.mode || "markers", name: name, x: pts.map(function (p) { return p.x; }),
       y: pts.map(function (p) { return p.y; }), customdata: pts.map(function (p) { return p.data; }),
-      marker: style.marker, line: style.line, hovertemplate: style.hover, legendgroup: style.group };
+      marker: style.marker, line: style.line, hovertemplate: style.hover };
     return t;
   }
 
