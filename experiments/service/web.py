@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from experiments.service import queries
 from experiments.service.context import Ctx, require_sweep
+from experiments.store.engine import StoreUnavailable
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "dashboards" / "web"
 TEMPLATES_DIR = WEB_DIR / "templates"
@@ -102,7 +103,7 @@ TITLES = {
 def wants_html(request: Request) -> bool:
     """Pages (not /api, /static or /openapi.json) asked for by a browser get HTML errors."""
     path = request.url.path
-    if path.startswith(("/api/", "/static/", "/openapi")):
+    if path == "/api" or path.startswith(("/api/", "/static/", "/openapi")):
         return False
     accept = request.headers.get("accept", "")
     return "text/html" in accept or "application/json" not in accept
@@ -117,8 +118,10 @@ async def html_or_json_error(request: Request, exc: Exception) -> Response:
     sweeps: list[str] = []
     if exc.status_code == 404:
         ctx = getattr(request.app.state, "ctx", None)
-        if ctx is not None:
-            sweeps = sorted(r["name"] for r in queries.sweep_rows(ctx.store))[:20]
+        try:
+            sweeps = sorted(r["name"] for r in queries.sweep_rows(ctx.store))[:20] if ctx else []
+        except StoreUnavailable:  # the page still says what was not found
+            sweeps = []
     detail = str(exc.detail)
     if detail == "Not Found":  # an unknown route, not a handler's own 404
         detail = f"There is no page at {request.url.path}"
