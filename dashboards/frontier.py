@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from carbs.pareto import pareto_mask  # noqa: E402
+from dashboards.figure_io import save  # noqa: E402
 
 
 def plot_frontier(
@@ -26,12 +27,16 @@ def plot_frontier(
     title: str = "Pareto frontier",
     failed_costs: Sequence[float] = (),
     cost_label: str = "training cost (FLOPs)",
+    loss_label: str = "held-out loss",
+    target_flops: float | None = None,
 ) -> list[Path]:
     """Write `<out_stem>.png` and `<out_stem>.svg`; returns both paths.
 
     Args:
         costs, losses: successful trials (same length).
-        failed_costs: costs of config failures, drawn as crosses on the bottom axis.
+        failed_costs: costs of config failures, drawn as crosses at the worst loss.
+        target_flops: the large run's budget, marked (the axis reaches out to it) so the
+            reader sees how far the fit must extrapolate.
     """
     c = np.asarray(costs, dtype=float)
     y = np.asarray(losses, dtype=float)
@@ -60,16 +65,17 @@ def plot_frontier(
             label="failed",
             zorder=4,
         )
+    if target_flops:
+        reach = f" ({target_flops / c.max():.0f}x the costliest trial)" if len(c) else ""
+        ax.axvline(
+            target_flops, ls="--", c="0.35", lw=1, label=f"target {target_flops:.3g} FLOPs{reach}"
+        )
     ax.set_xscale("log")
     ax.set_xlabel(cost_label)
-    ax.set_ylabel("held-out loss")
+    ax.set_ylabel(loss_label)
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="lower left", fontsize=8)
+    # the frontier falls to the bottom right; with the target out there, the top right is empty
+    ax.legend(loc="upper right" if target_flops else "lower left", fontsize=8)
     fig.tight_layout()
-    out_stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [out_stem.with_suffix(".png"), out_stem.with_suffix(".svg")]
-    for p in paths:
-        fig.savefig(p)
-    plt.close(fig)
-    return paths
+    return save(fig, out_stem)

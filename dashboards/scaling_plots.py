@@ -10,7 +10,6 @@ each backtest fold against what the model fitted on the cheaper runs predicted. 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,30 +21,34 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from carbs.scaling.pick import LargeRunPick  # noqa: E402
 from carbs.scaling.types import TrialPoint  # noqa: E402
+from dashboards.figure_io import log_y, save  # noqa: E402
+from dashboards.pick_gaps import loss_gap  # noqa: E402
+from dashboards.scaling_laws import plot_laws  # noqa: E402
 
 
-def _save(fig: Any, stem: Path) -> list[Path]:
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    out = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-    fig.savefig(out[0], dpi=120, bbox_inches="tight")
-    fig.savefig(out[1], bbox_inches="tight")
-    plt.close(fig)
-    return out
+def _ci(v: float | None, ci: Sequence[float] | None) -> str:
+    if v is None:
+        return "?"
+    return f"{v:.3g}" + (f" [{ci[0]:.3g}, {ci[1]:.3g}]" if ci else "")
 
 
 def _model_label(f: dict[str, Any]) -> str:
+    """The fitted law L = E + A/N^alpha + B/D^beta with its 90 % bootstrap intervals."""
     m = f.get("model", {})
     return (
-        f"model: E {m.get('irreducible_loss', float('nan')):.3g}, size exp. "
-        f"{m.get('size_exponent', float('nan')):.3g}, data exp. {m.get('data_exponent', float('nan')):.3g}"
+        "compute-optimal loss of the fitted model\n"
+        f"  E {_ci(m.get('irreducible_loss'), m.get('irreducible_loss_ci90'))}, "
+        f"size exp. \u03b1 {_ci(m.get('size_exponent'), m.get('size_exponent_ci90'))},\n"
+        f"  data exp. \u03b2 {_ci(m.get('data_exponent'), m.get('data_exponent_ci90'))}"
     )
 
 
 def plot_frontier(points: Sequence[TrialPoint], pick: LargeRunPick, stem: Path) -> list[Path]:
-    """Runs, the Pareto set, the model's compute-optimal loss and band, the target, the pick."""
+    """Runs, the Pareto set, the model's compute-optimal loss and band, the target, the pick;
+    where the pick is not on the curve, the reasons (its config is not the curve's)."""
     f = pick.fits
     runs, curve = f["runs"], f["optimal_loss_curve"]
-    fig, ax = plt.subplots(figsize=(7, 4.8))
+    fig, ax = plt.subplots(figsize=(7.6, 5.2), layout="constrained")
     ax.scatter(runs["cost"], runs["loss"], s=14, c="0.65", label="runs")
     pc = [c for c, m in zip(runs["cost"], runs["pareto"], strict=True) if m]
     pl = [v for v, m in zip(runs["loss"], runs["pareto"], strict=True) if m]
@@ -59,19 +62,24 @@ def plot_frontier(points: Sequence[TrialPoint], pick: LargeRunPick, stem: Path) 
             s=20,
             label="failed runs (cost only)",
         )
-    ax.plot(
-        curve["compute"], curve["loss"], c="C0", label="compute-optimal loss, " + _model_label(f)
-    )
+    ax.plot(curve["compute"], curve["loss"], c="C0", label=_model_label(f))
     ax.fill_between(
         curve["compute"],
         curve["lo"],
         curve["hi"],
         color="C0",
         alpha=0.18,
-        label="90 % interval (bootstrap + backtest)",
+        label="its 90 % interval (bootstrap + backtest), held above E's 5 % quantile\n"
+        "  and, past the costliest run, below the best run's loss",
     )
+    ax.axvline(max(runs["cost"]), ls=":", c="0.6", lw=0.8)
     ax.axvline(
-        pick.target_flops, ls="--", c="0.4", lw=0.8, label=f"target {pick.target_flops:.3g} FLOPs"
+        pick.target_flops,
+        ls="--",
+        c="0.4",
+        lw=0.8,
+        label=f"target {pick.target_flops:.3g} FLOPs "
+        f"({pick.target_flops / max(runs['cost']):.0f}x the costliest run, dotted)",
     )
     lo, hi = pick.predicted_loss_ci
     ax.errorbar(
@@ -83,119 +91,29 @@ def plot_frontier(points: Sequence[TrialPoint], pick: LargeRunPick, stem: Path) 
         ms=13,
         capsize=4,
         label=f"the pick: {pick.predicted_loss:.4g} [{lo:.4g}, {hi:.4g}]",
+        zorder=5,
     )
-    at = _interp(curve["compute"], curve["loss"], pick.target_flops)
-    if at is not None and pick.predicted_loss > at * 1.002:
+    why = loss_gap(f, pick.predicted_loss, pick.target_flops)
+    if why:
         ax.annotate(
-            f"pick {100 * (pick.predicted_loss / at - 1):+.1f} % above the curve:\n"
-            "lr on its safe side, shape on the legal grid",
+            "\n".join(why),
             (pick.target_flops, pick.predicted_loss),
             textcoords="offset points",
-            xytext=(-150, 25),
+            xytext=(-12, 40),
+            ha="right",
             fontsize=7,
+            bbox={"boxstyle": "round", "fc": "white", "ec": "0.7"},
             arrowprops={"arrowstyle": "->", "lw": 0.6},
         )
     ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("training compute (FLOPs)")
-    ax.set_ylabel("loss (nats per token)")
+    log_y(ax)
+    ax.set_xlabel("training compute C (FLOPs)")
+    ax.set_ylabel("held-out loss (nats per token)")
     ax.set_title(
         f"Frontier and extrapolation ({f['model']['structure'].split(';')[0]})", fontsize=10
     )
-    ax.legend(fontsize=6.5, loc="upper right")
-    return _save(fig, stem)
-
-
-def _interp(xs: Sequence[float], ys: Sequence[float], x: float) -> float | None:
-    import numpy as np
-
-    if not xs or not (xs[0] <= x <= xs[-1]):
-        return None
-    return float(np.exp(np.interp(math.log(x), np.log(xs), np.log(ys))))
-
-
-def _panels(
-    pick: LargeRunPick,
-) -> list[tuple[str, list[float], dict[str, list[float]] | None, list[float], float | None]]:
-    """(title, runs' values, curve or None, curve x, pick value) per panel."""
-    f = pick.fits
-    runs, curve = f["runs"], f["optimal_loss_curve"]
-    out = [
-        (
-            "compute-optimal size N (parameters)",
-            runs["size"],
-            {"value": curve["size"]},
-            curve["compute"],
-            f["pick"]["size"],
-        ),
-        (
-            "compute-optimal tokens D",
-            runs["tokens"],
-            {"value": curve["tokens"]},
-            curve["compute"],
-            f["pick"]["tokens"],
-        ),
-    ]
-    for name, c in f.get("optima_curves", {}).items():
-        vals = runs["settings"].get(name)
-        if vals is None:
-            continue
-        picked = pick.params.get(name)
-        out.append(
-            (
-                f"{name}: optimum",
-                vals,
-                c,
-                c["compute"],
-                float(picked) if picked is not None else None,
-            )
-        )
-    return out
-
-
-def plot_laws(pick: LargeRunPick, stem: Path) -> list[Path]:
-    """Size, tokens and each setting's optimum along the compute-optimal path, with the runs."""
-    panels = _panels(pick)
-    runs = pick.fits["runs"]
-    cols = 3
-    rows = (len(panels) + cols - 1) // cols
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(4.3 * cols, 3.4 * rows), squeeze=False, layout="constrained"
-    )
-    sc = None
-    for ax, (title, vals, curve, xs, picked) in zip(axes.flat, panels, strict=False):
-        sc = ax.scatter(
-            runs["cost"],
-            vals,
-            c=runs["weight"],
-            cmap="Blues",
-            vmin=0,
-            vmax=1,
-            s=14,
-            edgecolors="0.5",
-            linewidths=0.3,
-        )
-        if curve is not None:
-            ax.plot(xs, curve["value"], c="C0", label="model optimum")
-            if "lo" in curve:
-                ax.fill_between(xs, curve["lo"], curve["hi"], color="C0", alpha=0.18, label="90 %")
-        if picked is not None:
-            ax.scatter(
-                [pick.target_flops], [picked], marker="*", s=140, c="C1", zorder=5, label="the pick"
-            )
-        ax.set_xscale("log")
-        ax.set_yscale("log" if min(vals) > 0 else "linear")
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("training compute (FLOPs)", fontsize=8)
-        ax.legend(fontsize=6)
-    for ax in list(axes.flat)[len(panels) :]:
-        ax.axis("off")
-    if sc is not None:
-        fig.colorbar(sc, ax=axes.ravel().tolist(), shrink=0.6, label="run's weight in the fit")
-    fig.suptitle(
-        "Along the compute-optimal path: where the model puts N, D and each setting", fontsize=10
-    )
-    return _save(fig, stem)
+    ax.legend(fontsize=6.5, loc="lower left")
+    return save(fig, stem)
 
 
 def plot_backtest(pick: LargeRunPick, stem: Path) -> list[Path]:
@@ -223,14 +141,14 @@ def plot_backtest(pick: LargeRunPick, stem: Path) -> list[Path]:
         ax.scatter(fold["test_cost"], fold["test_pred"], s=12, marker="x", c=f"C{i}")
     if bt.get("folds"):
         ax.set_xscale("log")
-        ax.set_xlabel("training compute (FLOPs)")
-        ax.set_ylabel("loss (dots observed, crosses predicted)")
+        ax.set_xlabel("training compute C (FLOPs)")
+        ax.set_ylabel("held-out loss (nats per token): dots observed, crosses predicted")
         ax.set_title(
             f"Rolling-origin backtest of the chosen model (RMS log error {bt['rms_log_error']:.3f})",
             fontsize=9,
         )
         ax.legend(fontsize=6)
-    return _save(fig, stem)
+    return save(fig, stem)
 
 
 def plot_scaling(points: Sequence[TrialPoint], pick: LargeRunPick, out_dir: Path) -> list[Path]:

@@ -1,4 +1,5 @@
-"""`carbs report`: the trials table and the Pareto plot of a stored sweep, written to files."""
+"""`carbs report`: the trials table, the Pareto plot and the learning curves of a stored
+sweep, written to files."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dashboards.frontier import plot_frontier
+from dashboards.learning_curves import Curve, plot_learning_curves
 from experiments.spec import stored_spec
 from experiments.store.models import Trial, TrialStatus
 from experiments.store.repository import Store
@@ -50,11 +52,32 @@ def trials_csv(trials: list[Trial]) -> str:
     return buf.getvalue()
 
 
+def curves_of(trials: list[Trial]) -> tuple[list[Curve], str]:
+    """The trials' stored curves for the figure, and its x axis: tokens where every point
+    has them, else the step."""
+    have = [t for t in trials if t.curve]
+    tokens = all(m.tokens for t in have for m in t.curve)
+    curves = [
+        Curve(
+            t.number,
+            t.status,
+            t.loss if t.loss is not None and math.isfinite(t.loss) else None,
+            [float(m.tokens if tokens else max(m.step, 1)) for m in t.curve],
+            {
+                "val_loss": [m.val_loss for m in t.curve],
+                "train_loss": [m.train_loss for m in t.curve],
+            },
+        )
+        for t in have
+    ]
+    return curves, "tokens seen" if tokens else "training step"
+
+
 def write_report(store: Store, sweep_name: str, out_dir: Path) -> list[Path]:
-    """Frontier plot (PNG + SVG), trials.csv and trials.txt for one sweep."""
+    """Frontier plot and learning curves (PNG + SVG), trials.csv and trials.txt for one sweep."""
     sweep = store.require_sweep(sweep_name)
     spec = stored_spec(sweep.spec, sweep.name)
-    trials = store.trials(sweep.id)
+    trials = store.trials(sweep.id, with_curves=True)
     ok = [
         t
         for t in trials
@@ -68,7 +91,14 @@ def write_report(store: Store, sweep_name: str, out_dir: Path) -> list[Path]:
         out_dir / "pareto_frontier",
         title=f"{spec.name}: cost vs {spec.objective.metric}",
         failed_costs=[t.cost_flops for t in failed],
+        loss_label=f"held-out {spec.objective.metric}",
+        target_flops=spec.target.flops,
     )
+    curves, x_label = curves_of(trials)
+    if curves:
+        paths += plot_learning_curves(
+            curves, out_dir / "learning_curves", x_label=x_label, title=spec.name
+        )
     (out_dir / "trials.csv").write_text(trials_csv(trials))
     (out_dir / "trials.txt").write_text(format_table(trials) + "\n")
     return [*paths, out_dir / "trials.csv", out_dir / "trials.txt"]

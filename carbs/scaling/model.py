@@ -357,7 +357,8 @@ def role_slopes(
 def model_summary(model: ScalingModel) -> dict[str, Any]:
     """What the model is and why, for reports, the API and the store (JSON-ready)."""
     fit, sel = model.fit, model.selection
-    chin = fit.chinchilla_rows()[0]
+    rows = fit.chinchilla_rows()
+    chin = rows[0]
     return {
         "structure": fit.structure.describe(),
         "selection": list(sel.decisions),
@@ -366,6 +367,9 @@ def model_summary(model: ScalingModel) -> dict[str, Any]:
         "irreducible_loss": float(math.exp(chin[2])),
         "size_exponent": float(chin[3]),
         "data_exponent": float(chin[4]),
+        "irreducible_loss_ci90": [math.exp(v) for v in _ci90(rows[:, 2])],
+        "size_exponent_ci90": _ci90(rows[:, 3]),
+        "data_exponent_ci90": _ci90(rows[:, 4]),
         "n_runs": int(model.evidence.n_ok),
         "n_failed": int(model.evidence.failed.sum()),
         "size_measure": model.evidence.size_source,
@@ -373,3 +377,10 @@ def model_summary(model: ScalingModel) -> dict[str, Any]:
         "roles": dict(model.evidence.roles.names),
         "warnings": list(model.warnings),
     }
+
+
+def _ci90(column: np.ndarray) -> list[float]:
+    """The 5 % and 95 % bootstrap quantiles of a fitted parameter (rows 1..; row 0 alone
+    where there is no bootstrap), for legends that show a fit with its spread."""
+    boot = column[1:] if len(column) > 2 else column
+    return [float(v) for v in np.quantile(boot, [0.05, 0.95])]

@@ -6,8 +6,9 @@ of the scaling model's stages.
 
 `LargeRunPick.fits` carries what every reader needs, all read off the same fitted model: the
 model's structure and why it was chosen, the optimal-loss curve with its band (plots and the
-service's /predict), each setting's optimum along the compute-optimal path, the backtest, and the
-pick's own stage results. A figure can therefore never disagree with the prediction.
+service's /predict), each setting's optimum along the compute-optimal path, the backtest, the
+pick's own stage results, and the searched ranges the pick had to keep to. A figure can therefore
+never disagree with the prediction, and can say where the pick leaves a law and why.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ def pick_from_model(
             "extrapolation beyond ~100x is unreliable"
         )
     fits = summary(model, run)
+    fits["searched"] = searched_ranges(space, [*fits["optima_curves"], *run.config])
     return LargeRunPick(
         run.config, run.prediction.loss, run.prediction.interval, target, jsonable(fits), warnings
     )
@@ -141,6 +143,25 @@ def summary(model: ScalingModel, run: LargeRun) -> dict[str, Any]:
     }
 
 
+def searched_ranges(space: SearchSpace, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Each searched parameter's range or choices, so a figure can show a law that leaves
+    the values the large run may take (a top-k law heading to 3.2 where only 1 and 2 exist)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in dict.fromkeys(names):
+        if name not in space.names:
+            continue
+        p = space.param(name)
+        out[name] = {
+            "kind": str(p.kind),
+            "min": p.min,
+            "max": p.max,
+            "choices": list(p.choices),
+            "integer": p.is_integer,
+            "multiple_of": p.multiple_of,
+        }
+    return out
+
+
 def overhead_at(model: ScalingModel, run: LargeRun, compute: float) -> float:
     """C / (6 N D) along the compute path: the top runs' below the costliest run, the pick's
     at its target, log-linear between (bigger models spend relatively less on attention)."""
@@ -156,7 +177,7 @@ def loss_curve(model: ScalingModel, grid: np.ndarray, run: LargeRun) -> dict[str
     """The compute-optimal loss at each compute, with its 90 % interval bounded and its size
     kept within what the runs support as the pick's are: the frontier the model extrapolates (what the service's /predict answers), at the
     pick's routing."""
-    mid, lo, hi, size, tokens = [], [], [], [], []
+    mid, lo, hi, size, tokens, prior = [], [], [], [], [], []
     for c in grid:
         alloc = supported(
             model, model.allocation(float(c), run.sparsity, overhead_at(model, run, float(c)))
@@ -167,6 +188,7 @@ def loss_curve(model: ScalingModel, grid: np.ndarray, run: LargeRun) -> dict[str
         hi.append(pred.interval[1])
         size.append(alloc.size)
         tokens.append(alloc.tokens)
+        prior.append(bool(alloc.note))
     return {
         "compute": grid.tolist(),
         "loss": mid,
@@ -174,6 +196,7 @@ def loss_curve(model: ScalingModel, grid: np.ndarray, run: LargeRun) -> dict[str
         "hi": hi,
         "size": size,
         "tokens": tokens,
+        "size_from_prior": prior,  # the fitted size left what the runs support (`supported`)
     }
 
 

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carbs.errors import SpecError
 from experiments.service import api, web
@@ -54,6 +55,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=str(web.STATIC_DIR)), name="static")
     app.add_middleware(RequestGuard, authenticate=authenticate)
+    app.add_exception_handler(StarletteHTTPException, web.html_or_json_error)
     app.add_exception_handler(SpecError, _stored_spec_invalid)
     app.add_exception_handler(StoreUnavailable, _store_unavailable)
     return app

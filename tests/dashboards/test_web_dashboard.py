@@ -3,32 +3,22 @@ toy sweep on a local Ray: the frontier is drawn, grows live, shows configs, and 
 
 from __future__ import annotations
 
-import shutil
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
+from browser_helpers import needs_chromium
+from browser_helpers import wait_for as _wait
 
 from experiments.service.auth import create_token
 from experiments.service.context import ServiceSettings
 from experiments.service.local import LocalService
 from experiments.store.repository import Store
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 TOY = Path(__file__).resolve().parents[2] / "experiments" / "sweeps" / "toy_chinchilla.yaml"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)),
-        reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
-    ),
-]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
 
 
 def _spec(name: str, max_trials: int) -> str:
@@ -38,48 +28,9 @@ def _spec(name: str, max_trials: int) -> str:
     return yaml.safe_dump(data)
 
 
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[object]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", "--window-size=1400,1800",
-        f"--user-data-dir={tmp_path / 'chrome-profile'}",
-    ):  # fmt: skip
-        opts.add_argument(flag)
-    downloads = tmp_path / "downloads"
-    downloads.mkdir()
-    opts.add_experimental_option(
-        "prefs",
-        {"download.default_directory": str(downloads), "download.prompt_for_download": False},
-    )
-    driver = webdriver.Chrome(options=opts, service=Service(CHROMEDRIVER))
-    driver.execute_cdp_cmd(
-        "Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
-    )
-    driver.downloads = downloads  # type: ignore[attr-defined]
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def _wait(predicate, timeout: float = 60.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-        except Exception:  # noqa: BLE001 - the page is still rendering
-            value = None
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"the page did not reach the expected state within {timeout} s")
+# Plotly draws each trace as a `g.trace` in the scatter layer: trials first, then the frontier
+FRONTIER_POINTS = "#frontier .scatterlayer .trace:nth-child(-n+2) path.point"
+FRONTIER_TRACE = "#frontier .scatterlayer .trace:nth-child(2)"
 
 
 def test_dashboard_draws_a_live_frontier_and_downloads_an_export(
@@ -105,15 +56,13 @@ def test_dashboard_draws_a_live_frontier_and_downloads_an_export(
         link = browser.find_element(By.CSS_SELECTOR, "#sweeps-table a[href='/sweeps/web-toy']")
         link.click()
 
-        def n_points() -> int:
-            return len(browser.find_elements(By.CSS_SELECTOR, "#frontier-svg circle.point"))
+        def n_points() -> int:  # trials + frontier traces (failed trials are a third)
+            return len(browser.find_elements(By.CSS_SELECTOR, FRONTIER_POINTS))
 
         ok = [t for t in api.get("/api/sweeps/web-toy/trials").json() if t["status"] == "succeeded"]
         _wait(lambda: n_points() == len(ok))
-        frontier = browser.find_elements(By.CSS_SELECTOR, "#frontier-svg circle.frontier")
-        assert frontier and browser.find_elements(
-            By.CSS_SELECTOR, "#frontier-svg path.frontier-line"
-        )
+        frontier = browser.find_elements(By.CSS_SELECTOR, FRONTIER_TRACE + " path.point")
+        assert frontier and browser.find_elements(By.CSS_SELECTOR, FRONTIER_TRACE + " path.js-line")
         n_front = sum(
             p["frontier"] for p in api.get("/api/sweeps/web-toy/frontier").json()["points"]
         )
@@ -125,7 +74,7 @@ def test_dashboard_draws_a_live_frontier_and_downloads_an_export(
         assert "learning_rate" in details and "trial" in details
 
         # the rest of the page: hyperparameters against cost, curves, trials table, the fit
-        assert len(browser.find_elements(By.CSS_SELECTOR, ".hp-plot svg")) == 3
+        assert len(browser.find_elements(By.CSS_SELECTOR, ".hp-plot.js-plotly-plot")) == 3
         rows = browser.find_elements(By.CSS_SELECTOR, "#trials-table tbody tr")
         assert len(rows) == 10
         _wait(lambda: browser.find_element(By.ID, "predicted-loss").text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,7 +77,21 @@ def test_sweep_page_has_every_panel_and_escapes_user_text(service: tuple[str, st
         assert f'id="{panel}"' in page.text
     assert "<script>alert(1)</script>" not in page.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
-    assert httpx.get(url + "/sweeps/ghost").status_code == 404
+
+
+def test_a_missing_sweep_is_a_readable_page_and_stays_json_in_the_api(
+    service: tuple[str, str],
+) -> None:
+    url, storage = service
+    _store_sweep(storage, "real", "", [3.0])
+    page = httpx.get(url + "/sweeps/ghost", headers={"Accept": "text/html"})
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "No sweep named 'ghost'." in html.unescape(page.text) and '{"detail"' not in page.text
+    assert '<a href="/sweeps/real">real</a>' in page.text and 'href="/"' in page.text
+    unknown = httpx.get(url + "/no/such/page", headers={"Accept": "text/html"})
+    assert unknown.status_code == 404 and "There is no page at /no/such/page." in unknown.text
+    api = httpx.get(url + "/api/sweeps/ghost", headers={"Accept": "text/html"})
+    assert api.status_code == 404 and "no sweep named 'ghost'" in api.json()["detail"]
 
 
 def test_compare_page_names_unknown_sweeps(service: tuple[str, str]) -> None:
@@ -97,13 +112,17 @@ def test_dashboard_assets_are_served_and_fetch_nothing_from_the_internet(
     service: tuple[str, str],
 ) -> None:
     url, _ = service
-    files = [*TEMPLATES_DIR.glob("*.html"), *STATIC_DIR.glob("*")]
+    files = [*TEMPLATES_DIR.glob("*.html"), *(p for p in STATIC_DIR.glob("*") if p.is_file())]
     assert {p.name for p in files} >= {"sweep.html", "dashboard.js", "plot.js", "style.css"}
     external = re.compile(
         r"""(src|href)\s*=\s*["']?(https?:)?//|url\(\s*["']?(https?:)?//|@import"""
     )
-    for p in files:
+    for p in files:  # the vendored bundles are checked in the browser (no request leaves)
         assert not external.search(p.read_text()), f"{p.name} loads something from the internet"
-    for name in ("dashboard.js", "plot.js", "compare.js", "style.css"):
+    for name in ("dashboard.js", "plot.js", "compare.js", "curves.js", "trials_table.js"):
         r = httpx.get(f"{url}/static/{name}")
         assert r.status_code == 200 and len(r.content) > 500
+    vendor = STATIC_DIR / "vendor"
+    assert (vendor / "plotly-LICENSE.txt").read_text().startswith("MIT License")
+    r = httpx.get(f"{url}/static/vendor/plotly-basic.min.js")
+    assert r.status_code == 200 and b"plotly.js (basic - minified) v4" in r.content[:200]

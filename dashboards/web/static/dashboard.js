@@ -1,12 +1,13 @@
-/* The sweep page: polls the JSON API and redraws the frontier, hyperparameters against cost,
- * learning curves and the trials table whenever a trial finishes. */
+/* The sweep page: polls the JSON API and redraws the frontier and hyperparameters against cost
+ * whenever a trial finishes (Plotly, via plot.js), and the trials table (trials_table.js) and
+ * learning curves (curves.js) on every poll while anything runs. */
 (function () {
   "use strict";
   var P = window.CarbsPlot, esc = P.esc, fmt = P.fmt;
   var name = document.body.getAttribute("data-sweep");
   var api = "/api/sweeps/" + encodeURIComponent(name);
   var POLL_MS = 2000, IDLE_POLL_MS = 8000, LIVE = { created: 1, queued: 1, running: 1, cancel_requested: 1 };
-  var version = null, pinned = null, fitted = false;
+  var version = null, pinned = null, fitted = false, anyRunning = false;
 
   function getJSON(url) {
     return fetch(url, { headers: { Accept: "application/json" } }).then(function (r) {
@@ -28,81 +29,87 @@
     }
   }
 
+  /* Points of one frontier trace, with the trial in `customdata` for hover and click. */
+  function pointTrace(name, pts, style) {
+    var t = { type: "scatter", mode: style.mode || "markers", name: name, x: pts.map(function (p) { return p.x; }),
+      y: pts.map(function (p) { return p.y; }), customdata: pts.map(function (p) { return p.data; }),
+      marker: style.marker, line: style.line, hovertemplate: style.hover };
+    return t;
+  }
+
   function drawFrontier(fr) {
     var ok = fr.points, front = ok.filter(function (p) { return p.frontier; });
     front.sort(function (a, b) { return a.cost - b.cost; });
     var maxLoss = ok.length ? Math.max.apply(null, ok.map(function (p) { return p.loss; })) : 1;
-    var series = [
-      { name: "trials (" + ok.length + ")", color: "#9aa5b1", cls: "trial",
-        points: ok.filter(function (p) { return !p.frontier; }).map(function (p) { return { x: p.cost, y: p.loss, data: p }; }) },
-      { name: "frontier (" + front.length + ")", color: "#d1495b", r: 5, line: true, cls: "frontier",
-        points: front.map(function (p) { return { x: p.cost, y: p.loss, data: p }; }) },
-      { name: fr.failed.length ? "failed (" + fr.failed.length + ")" : "", color: "#1f2933", marker: "cross", cls: "failed",
-        points: fr.failed.filter(function (f) { return f.cost; }).map(function (f) {
-          return { x: f.cost, y: maxLoss, data: { number: f.number, cost: f.cost, params: f.params, error: f.error } }; }) }
+    var xy = function (p) { return { x: p.cost, y: p.loss, data: p }; };
+    var hover = "trial %{customdata.number}<br>cost %{x:.3s} FLOPs<br>loss %{y:.4f}<extra></extra>";
+    var failed = fr.failed.filter(function (f) { return f.cost; }).map(function (f) {
+      return { x: f.cost, y: maxLoss, data: { number: f.number, cost: f.cost, params: f.params, error: f.error } }; });
+    var traces = [
+      pointTrace("trials (" + ok.length + ")", ok.filter(function (p) { return !p.frontier; }).map(xy),
+        { marker: { color: "#9aa5b1", size: 7 }, hover: hover }),
+      pointTrace("Pareto frontier (" + front.length + ")", front.map(xy),
+        { mode: "lines+markers", marker: { color: "#d1495b", size: 9 }, line: { color: "#d1495b", width: 2 }, hover: hover })
     ];
-    P.draw(document.getElementById("frontier"), {
-      id: "frontier-svg", width: 660, height: 400, xlog: true, ylog: false,
-      xlabel: "training cost (FLOPs)", ylabel: "loss", series: series,
-      tip: function (p) { return "trial " + p.data.number + "<br>cost " + fmt(p.data.cost) + "<br>loss " + (p.data.loss === undefined ? "failed" : fmt(p.data.loss)); },
-      onHover: function (p) { showDetails(p, false); },
-      onClick: function (p) { pinned = null; showDetails(p, true); }
+    if (failed.length) traces.push(pointTrace("failed (" + failed.length + ", drawn at the worst loss)", failed,
+      { marker: { color: "#1f2933", symbol: "x", size: 9 }, hover: "trial %{customdata.number} failed<br>cost %{x:.3s} FLOPs<extra></extra>" }));
+    var xs = ok.map(function (p) { return p.cost; }).concat(failed.map(function (p) { return p.x; }));
+    var shapes = [], annotations = [];
+    if (fr.target_flops) {
+      xs.push(fr.target_flops);
+      shapes.push({ type: "line", xref: "x", yref: "paper", x0: fr.target_flops, x1: fr.target_flops, y0: 0, y1: 1,
+        line: { color: "#616e7c", width: 1.2, dash: "dash" } });
+      annotations.push({ x: Math.log10(fr.target_flops), y: 1, xref: "x", yref: "paper", text: "target " + P.tickLabel(fr.target_flops) + " FLOPs",
+        showarrow: false, xanchor: "right", yanchor: "top", font: { size: 10, color: "#616e7c" } });
+    }
+    var box = document.getElementById("frontier");
+    P.plot(box, traces, {
+      height: 420, xaxis: P.axis("training cost (FLOPs)", xs, { log: true }),
+      yaxis: P.axis("held-out loss (nats per token)", ok.map(function (p) { return p.loss; })),
+      shapes: shapes, annotations: annotations, legend: { x: 0.01, y: 0.01, xanchor: "left", yanchor: "bottom", bgcolor: "rgba(255,255,255,.8)" }
+    }).then(function () {
+      if (box.getAttribute("data-wired")) return;
+      box.setAttribute("data-wired", "1");
+      box.on("plotly_hover", function (ev) { showDetails({ data: ev.points[0].customdata }, false); });
+      box.on("plotly_click", function (ev) { pinned = null; showDetails({ data: ev.points[0].customdata }, true); });
     });
   }
 
   function drawHyperparams(fr) {
     var box = document.getElementById("hp-plots");
-    box.innerHTML = "";
+    var keep = {};
     Object.keys(fr.params).forEach(function (k) {
       var kind = fr.params[k].kind;
       var pts = fr.points.filter(function (p) { return typeof p.params[k] === "number"; });
       if (kind === "categorical" || !pts.length) return;
-      var div = document.createElement("div");
-      div.className = "plot hp-plot";
-      div.setAttribute("data-param", k);
-      box.appendChild(div);
-      P.draw(div, {
-        width: 320, height: 220, xlog: true, ylog: kind === "log", title: k, legend: false,
-        xlabel: "cost (FLOPs)", ylabel: "",
-        series: [
-          { color: "#9aa5b1", r: 3, points: pts.filter(function (p) { return !p.frontier; }).map(function (p) { return { x: p.cost, y: p.params[k], data: p }; }) },
-          { color: "#d1495b", r: 4, points: pts.filter(function (p) { return p.frontier; }).map(function (p) { return { x: p.cost, y: p.params[k], data: p }; }) }
-        ],
-        tip: function (p) { return "trial " + p.data.number + "<br>" + esc(k) + " " + fmt(p.y) + "<br>loss " + fmt(p.data.loss); },
-        onClick: function (p) { pinned = null; showDetails(p, true); }
+      keep[k] = 1;
+      var div = box.querySelector(".hp-plot[data-param='" + CSS.escape(k) + "']");
+      if (!div) {
+        div = document.createElement("div");
+        div.className = "plot hp-plot";
+        div.setAttribute("data-param", k);
+        box.appendChild(div);
+      }
+      var hover = "trial %{customdata.number}<br>" + esc(k) + " %{y:.4g}<br>cost %{x:.3s} FLOPs<br>loss %{customdata.loss:.4f}<extra></extra>";
+      var xy = function (p) { return { x: p.cost, y: p.params[k], data: p }; };
+      var traces = [
+        pointTrace("trials", pts.filter(function (p) { return !p.frontier; }).map(xy), { marker: { color: "#9aa5b1", size: 6 }, hover: hover }),
+        pointTrace("frontier", pts.filter(function (p) { return p.frontier; }).map(xy), { marker: { color: "#d1495b", size: 7 }, hover: hover })
+      ];
+      P.plot(div, traces, {
+        width: 330, height: 250, showlegend: false, title: { text: esc(k), font: { size: 12 }, x: 0.02 },
+        margin: { l: 10, r: 10, t: 28, b: 10 },
+        xaxis: P.axis("cost (FLOPs)", pts.map(function (p) { return p.cost; }), { log: true }),
+        yaxis: P.axis(k, pts.map(function (p) { return p.params[k]; }), { log: kind === "log", integer: kind === "int" })
+      }).then(function () {
+        if (div.getAttribute("data-wired")) return;
+        div.setAttribute("data-wired", "1");
+        div.on("plotly_click", function (ev) { pinned = null; showDetails({ data: ev.points[0].customdata }, true); });
       });
     });
-  }
-
-  function drawCurves(curves) {
-    var box = document.getElementById("curves");
-    if (!curves.length) { box.innerHTML = "<p class='muted'>No learning curves reported (the workload reports none).</p>"; return; }
-    var useTokens = curves.every(function (c) { return c.points.every(function (q) { return q.tokens; }); });
-    var series = curves.map(function (c) {
-      var pts = c.points.map(function (q) {
-        var y = q.val_loss !== null ? q.val_loss : q.train_loss;
-        return { x: useTokens ? q.tokens : Math.max(q.step, 1), y: y, data: { number: c.number } };
-      }).filter(function (q) { return q.y !== null; });
-      return { color: c.status === "succeeded" ? "rgba(31,119,180,.55)" : "rgba(209,73,91,.7)", line: true, width: 1.2,
-        marker: "none", points: pts };
+    Array.prototype.forEach.call(box.querySelectorAll(".hp-plot"), function (d) {
+      if (!keep[d.getAttribute("data-param")]) { window.Plotly.purge(d); d.remove(); }
     });
-    P.draw(box, { width: 660, height: 320, xlog: true, ylog: false, legend: false,
-      xlabel: useTokens ? "tokens" : "step", ylabel: "loss", series: series });
-  }
-
-  function drawTrials(trials) {
-    var names = {};
-    trials.forEach(function (t) { Object.keys(t.params).forEach(function (k) { names[k] = 1; }); });
-    var cols = Object.keys(names).sort();
-    var table = document.getElementById("trials-table");
-    table.tHead.innerHTML = "<tr><th>#</th><th>status</th><th>loss</th><th>cost (FLOPs)</th><th>seconds</th>" +
-      cols.map(function (c) { return "<th>" + esc(c) + "</th>"; }).join("") + "<th>error</th></tr>";
-    table.tBodies[0].innerHTML = trials.slice().reverse().map(function (t) {
-      return "<tr data-trial='" + t.number + "'><td>" + t.number + "</td><td><span class='status status-" + esc(t.status) + "'>" +
-        esc(t.status) + "</span></td><td>" + fmt(t.loss) + "</td><td>" + fmt(t.cost_flops) + "</td><td>" + fmt(t.cost_seconds) + "</td>" +
-        cols.map(function (c) { var v = t.params[c]; return "<td>" + esc(typeof v === "number" ? fmt(v) : (v === undefined ? "" : v)) + "</td>"; }).join("") +
-        "<td class='err'>" + esc(t.error ? (t.failure_reason ? "[" + t.failure_reason + "] " : "") + t.error.split("\n")[0] : "") + "</td></tr>";
-    }).join("");
   }
 
   function drawSummary(sw) {
@@ -150,24 +157,43 @@
     });
   }
 
+  /* Trials and curves are read on every poll while the sweep is live or a trial still runs:
+   * a running trial's curve grows without any trial finishing. */
+  function refreshTrials() {
+    return Promise.all([getJSON(api + "/trials"), getJSON(api + "/curves")]).then(function (res) {
+      if (res[0].ok) table.update(res[0].body);
+      if (res[1].ok) curves.update(res[1].body);
+      return res[0].ok && res[0].body.some(function (t) { return t.status === "running"; });
+    });
+  }
+
   function refresh() {
     return Promise.all([getJSON(api + "/frontier"), getJSON(api)]).then(function (res) {
       var fr = res[0].body, sw = res[1].body;
       if (!res[0].ok || !res[1].ok) return;
       drawSummary(sw);
-      if (fr.version !== version) {
+      var news = fr.version !== version;
+      if (news) {
         version = fr.version;
         fitted = false;  // new observations: the fit (once the sweep rests) is stale
         drawFrontier(fr);
         drawHyperparams(fr);
-        getJSON(api + "/trials").then(function (r) { if (r.ok) drawTrials(r.body); });
-        getJSON(api + "/curves").then(function (r) { if (r.ok) drawCurves(r.body); });
         if (!fitted && !LIVE[sw.status] && fr.points.length >= 3) loadFit();
       }
-      setTimeout(refresh, LIVE[sw.status] ? POLL_MS : IDLE_POLL_MS);  // a resumed sweep comes alive again
+      var reads = news || LIVE[sw.status] || anyRunning ? refreshTrials() : Promise.resolve(anyRunning);
+      return reads.then(function (running) {
+        anyRunning = running;
+        setTimeout(refresh, LIVE[sw.status] || running ? POLL_MS : IDLE_POLL_MS);  // a resumed sweep comes alive again
+      });
     }).catch(function () { setTimeout(refresh, POLL_MS * 3); });
   }
 
+  var table = window.CarbsTrialsTable.create(document.getElementById("trials-table"), {
+    filter: document.getElementById("trials-filter"), status: document.getElementById("trials-status"),
+    count: document.getElementById("trials-count") });
+  var curves = window.CarbsCurves.create(document.getElementById("curves"), {
+    metric: document.getElementById("curve-metric"), topk: document.getElementById("curve-topk"),
+    running: document.getElementById("curve-running"), count: document.getElementById("curve-count") });
   document.getElementById("fit-button").addEventListener("click", loadFit);
   var tokenInput = document.getElementById("token-input");
   try { tokenInput.value = localStorage.getItem("carbs-token") || ""; } catch (e) { /* private mode */ }
