@@ -78,6 +78,8 @@ class SweepRunner:
         self.spec = spec
         self.store = store
         self.dispatcher = dispatcher
+        if hasattr(dispatcher, "stream_curves_to"):  # running trials' curves, live in the store
+            dispatcher.stream_curves_to(store.url)
         self.progress = progress
         self.sweep, created = store.get_or_create_sweep(
             spec.name, spec.model_dump(mode="json"), spec_yaml, owner=owner

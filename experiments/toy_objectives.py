@@ -48,3 +48,19 @@ def chinchilla_toy_cost(params: dict[str, Any]) -> float:
 def failing_objective(params: dict[str, Any]) -> dict[str, float]:
     """Always raises: used to check that a broken workload becomes a failed trial, not a crash."""
     raise RuntimeError(f"boom for {params}")
+
+
+def reporting_toy(params: dict[str, Any], context: Any) -> dict[str, float]:
+    """`chinchilla_toy` that takes `points` x `step_s` seconds and reports a learning curve point
+    per step through `context.report`, like a real trainer: for trying live curves, streaming
+    and early stopping without training anything."""
+    points = max(1, min(int(params.get("points", 5)), 1000))
+    step_s = min(float(params.get("step_s", 0.1)), MAX_DELAY_S / points)
+    final = chinchilla_toy({k: v for k, v in params.items() if k != "delay_s"})["loss"]
+    tokens = float(params["tokens"])
+    for step in range(1, points + 1):
+        time.sleep(step_s)
+        seen = tokens * step / points
+        loss = final + 2000.0 / seen**0.36 - 2000.0 / tokens**0.36
+        context.report({"step": step, "tokens": seen, "train_loss": loss, "val_loss": loss})
+    return {"loss": final, "cost": chinchilla_toy_cost(params)}

@@ -18,9 +18,10 @@ from typing import Any
 import ray
 from ray.exceptions import RayError
 
+from experiments.dispatch.curve_stream import absolute_store_url
 from experiments.dispatch.failures import classify_ray_error
 from experiments.dispatch.outcome import TrialOutcome
-from experiments.dispatch.task import execute_trial
+from experiments.dispatch.task import CURVE_STORE_KEY, execute_trial
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,11 @@ class RayDispatcher:
         self.address = address
         self._refs: dict[Any, tuple[int, float]] = {}  # ref -> (trial_id, submitted_at)
         self._num_gpus = 0.0
+        self._curve_store: str | None = None
+
+    def stream_curves_to(self, store_url: str) -> None:
+        """Have every trial write its curve points to this store as it runs."""
+        self._curve_store = absolute_store_url(store_url)
 
     def start(self) -> None:
         ensure_ray(self.address)
@@ -105,7 +111,9 @@ class RayDispatcher:
         opts: dict[str, Any] = {"num_cpus": self.resources.num_cpus, "num_gpus": self._num_gpus}
         if self.resources.memory_gb:
             opts["memory"] = int(self.resources.memory_gb * 2**30)
-        extra = {"num_threads": max(int(self.resources.num_cpus), 1)}
+        extra: dict[str, Any] = {"num_threads": max(int(self.resources.num_cpus), 1)}
+        if self._curve_store:
+            extra[CURVE_STORE_KEY] = self._curve_store
         ref = _trial_task.options(**opts).remote(
             self.entrypoint, params, trial_id, seed, self.device, extra
         )

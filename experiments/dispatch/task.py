@@ -17,7 +17,10 @@ from typing import Any
 
 from carbs.errors import ConfigFailure, InfrastructureFailure
 from carbs.trial import TrialContext
+from experiments.dispatch.curve_stream import CurveStream
 from experiments.dispatch.failures import classify_workload_error
+
+CURVE_STORE_KEY = "curve_store"  # extra's key for the URL a running trial streams its curve to
 
 
 def _worker_name() -> str:
@@ -32,15 +35,37 @@ def execute_trial(
     device: str,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run one workload call and return a plain dict (see `TrialOutcome`)."""
-    from experiments.entrypoints import import_entrypoint  # light; keeps worker start-up small
+    """Run one workload call and return a plain dict (see `TrialOutcome`).
+
+    With `extra[CURVE_STORE_KEY]` (the store's URL) the curve is also written to the store as
+    the trial reports it (`CurveStream`)."""
 
     curve: list[dict[str, Any]] = []
-    ctx = TrialContext(
-        trial_id=trial_id, seed=seed, device=device, report=curve.append, extra=dict(extra or {})
+    extra = dict(extra or {})
+    stream = (
+        CurveStream(extra.pop(CURVE_STORE_KEY), trial_id) if extra.get(CURVE_STORE_KEY) else None
     )
+
+    def report(point: dict[str, Any]) -> None:
+        curve.append(point)
+        if stream is not None:
+            stream(point)
+
+    ctx = TrialContext(trial_id=trial_id, seed=seed, device=device, report=report, extra=extra)
+    try:
+        return _run(entrypoint, params, ctx, curve)
+    finally:
+        if stream is not None:
+            stream.close()
+
+
+def _run(
+    entrypoint: str, params: dict[str, Any], ctx: TrialContext, curve: list[dict[str, Any]]
+) -> dict[str, Any]:
+    from experiments.entrypoints import import_entrypoint  # light; keeps worker start-up small
+
     started = time.perf_counter()
-    base = {"trial_id": trial_id, "worker": _worker_name(), "curve": curve}
+    base = {"trial_id": ctx.trial_id, "worker": _worker_name(), "curve": curve}
     try:
         fn = import_entrypoint(entrypoint)
         wants_ctx = len(inspect.signature(fn).parameters) >= 2

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -305,6 +305,14 @@ class Store(LeaseQueries, SweepLifecycleQueries):
             return 0
         with self.session() as s, s.begin():
             return _insert_curve(s, trial_id, points)
+
+    @retrying
+    def clear_curve(self, trial_id: int) -> int:
+        """Drop a trial's stored curve points: a new attempt of the trial trains from step 0,
+        so what an earlier attempt streamed is not its curve."""
+        with self.session() as s, s.begin():
+            res = s.execute(delete(MetricPoint).where(MetricPoint.trial_id == trial_id))
+            return int(res.rowcount or 0)
 
     # --- fits and exports ---------------------------------------------------------------
     @retrying
