@@ -21,7 +21,9 @@ from dataclasses import dataclass
 
 from experiments.dispatch import RayDispatcher, TrialOutcome
 from experiments.dispatch.allocate import allocate_trials, budget_left, spent
+from experiments.dispatch.curve_stream import DEFAULT_INTERVAL_S
 from experiments.dispatch.heartbeat import LeaseKeeper, default_lease_s, driver_id
+from experiments.dispatch.prune import record_pruned, review_running
 from experiments.dispatch.recorder import OutcomeRecorder, load_price
 from experiments.progress import ProgressSink, SweepProgress
 from experiments.spec import SweepSpec
@@ -79,7 +81,8 @@ class SweepRunner:
         self.store = store
         self.dispatcher = dispatcher
         if hasattr(dispatcher, "stream_curves_to"):  # running trials' curves, live in the store
-            dispatcher.stream_curves_to(store.url)
+            every = spec.pruning.every_s if spec.pruning.enabled else DEFAULT_INTERVAL_S
+            dispatcher.stream_curves_to(store.url, min(DEFAULT_INTERVAL_S, every))
         self.progress = progress
         self.sweep, created = store.get_or_create_sweep(
             spec.name, spec.model_dump(mode="json"), spec_yaml, owner=owner
@@ -93,6 +96,7 @@ class SweepRunner:
         self.recorder = OutcomeRecorder(spec, store, self.driver, self.price)
         self._stop = threading.Event()
         self._last_reclaim = 0.0
+        self._last_prune = 0.0
         self._exhausted = False
         self.reclaimed = 0
         self.lost_leases = 0
@@ -201,6 +205,33 @@ class SweepRunner:
                 continue
             for outcome in self.dispatcher.wait(timeout=self.poll_s):
                 self._record(outcome)
+            self._prune()
+
+    def _prune(self) -> None:
+        """Stop running trials whose curve cannot reach the frontier (spec.pruning), at most
+        every `pruning.every_s` seconds."""
+        cfg = self.spec.pruning
+        now = time.monotonic()
+        if not cfg.enabled or self.price is None or now - self._last_prune < cfg.every_s:
+            return
+        self._last_prune = now
+        try:
+            stops = review_running(
+                self.store, self.spec, self.sweep.id, self.dispatcher.in_flight, self.price
+            )
+        except Exception:  # noqa: BLE001 - a failed review must never stop the sweep
+            log.warning("sweep %s: early-stopping review failed", self.spec.name, exc_info=True)
+            return
+        for trial, decision in stops:
+            if not self.dispatcher.cancel(trial.id):
+                continue  # it finished meanwhile: its result stands
+            self.keeper.discard(trial.id)
+            pts = [m for m in trial.curve if m.flops]
+            spent = max((float(m.flops) for m in pts), default=0.0) or (
+                self.recorder.planned_cost(self.spec.space().full(trial.params)) or 0.0
+            )
+            if record_pruned(self.store, trial, decision, spent):
+                self._refresh(event=f"trial {trial.number} stopped early: {decision.reason}")
 
     def _complete(self) -> bool:
         """No trial of the sweep is pending or running (by any driver) and no more may be made."""

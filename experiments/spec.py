@@ -185,6 +185,19 @@ class BudgetSpec(_Strict):
     )
 
 
+class PruningSpec(_Strict):
+    """Cost-aware early stopping (`experiments.pruning`): off unless enabled."""
+
+    enabled: bool = False
+    min_evals: int = Field(
+        3, ge=2, le=10_000, description="validation points a trial reports before it may be stopped"
+    )
+    margin: float = Field(
+        0.0, ge=0.0, le=1.0, description="extra relative room given to a running trial's curve"
+    )
+    every_s: float = Field(5.0, gt=0, le=3600, description="seconds between checks")
+
+
 class TargetSpec(_Strict):
     flops: float = Field(
         ..., gt=0, le=1e300, description="compute budget of the large run, in FLOPs"
@@ -261,6 +274,7 @@ class SweepSpec(_Strict):
     search_space: dict[str, ParamSpec] = Field(..., max_length=64)
     constraints: list[str] = Field(default_factory=list, max_length=64)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    pruning: PruningSpec = Field(default_factory=PruningSpec)
     target: TargetSpec
     optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
     scaling: ScalingSpec = Field(default_factory=ScalingSpec)

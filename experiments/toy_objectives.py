@@ -62,5 +62,7 @@ def reporting_toy(params: dict[str, Any], context: Any) -> dict[str, float]:
         time.sleep(step_s)
         seen = tokens * step / points
         loss = final + 2000.0 / seen**0.36 - 2000.0 / tokens**0.36
-        context.report({"step": step, "tokens": seen, "train_loss": loss, "val_loss": loss})
+        flops = 6.0 * float(params["n_params"]) * seen
+        point = {"step": step, "tokens": seen, "flops": flops, "train_loss": loss, "val_loss": loss}
+        context.report(point)
     return {"loss": final, "cost": chinchilla_toy_cost(params)}

@@ -57,7 +57,12 @@ def allocate_trials(
     if n_new <= 0:
         return Allocation(claimed, exhausted=not claimed)
     opt = rebuild_optimizer(spec, trials)
-    busy = [t.params for t in trials if t.status in (TrialStatus.PENDING, TrialStatus.RUNNING)]
+    # in-flight trials, and pruned ones: a stopped config is neither a result nor to be rerun
+    busy = [
+        t.params
+        for t in trials
+        if t.status in (TrialStatus.PENDING, TrialStatus.RUNNING, TrialStatus.PRUNED)
+    ]
     suggestions = opt.suggest(n_new, pending=busy)
     made = store.create_trials(
         sweep_id,

@@ -18,10 +18,10 @@ from typing import Any
 import ray
 from ray.exceptions import RayError
 
-from experiments.dispatch.curve_stream import absolute_store_url
+from experiments.dispatch.curve_stream import DEFAULT_INTERVAL_S, absolute_store_url
 from experiments.dispatch.failures import classify_ray_error
 from experiments.dispatch.outcome import TrialOutcome
-from experiments.dispatch.task import CURVE_STORE_KEY, execute_trial
+from experiments.dispatch.task import CURVE_INTERVAL_KEY, CURVE_STORE_KEY, execute_trial
 
 
 @dataclass(frozen=True)
@@ -78,10 +78,13 @@ class RayDispatcher:
         self._refs: dict[Any, tuple[int, float]] = {}  # ref -> (trial_id, submitted_at)
         self._num_gpus = 0.0
         self._curve_store: str | None = None
+        self._curve_interval_s = DEFAULT_INTERVAL_S
 
-    def stream_curves_to(self, store_url: str) -> None:
-        """Have every trial write its curve points to this store as it runs."""
+    def stream_curves_to(self, store_url: str, interval_s: float = DEFAULT_INTERVAL_S) -> None:
+        """Have every trial write its curve points to this store as it runs, every
+        `interval_s` seconds."""
         self._curve_store = absolute_store_url(store_url)
+        self._curve_interval_s = float(interval_s)
 
     def start(self) -> None:
         ensure_ray(self.address)
@@ -114,6 +117,7 @@ class RayDispatcher:
         extra: dict[str, Any] = {"num_threads": max(int(self.resources.num_cpus), 1)}
         if self._curve_store:
             extra[CURVE_STORE_KEY] = self._curve_store
+            extra[CURVE_INTERVAL_KEY] = self._curve_interval_s
         ref = _trial_task.options(**opts).remote(
             self.entrypoint, params, trial_id, seed, self.device, extra
         )

@@ -17,10 +17,11 @@ from typing import Any
 
 from carbs.errors import ConfigFailure, InfrastructureFailure
 from carbs.trial import TrialContext
-from experiments.dispatch.curve_stream import CurveStream
+from experiments.dispatch.curve_stream import DEFAULT_INTERVAL_S, CurveStream
 from experiments.dispatch.failures import classify_workload_error
 
 CURVE_STORE_KEY = "curve_store"  # extra's key for the URL a running trial streams its curve to
+CURVE_INTERVAL_KEY = "curve_interval_s"  # and for the seconds between its writes
 
 
 def _worker_name() -> str:
@@ -42,9 +43,10 @@ def execute_trial(
 
     curve: list[dict[str, Any]] = []
     extra = dict(extra or {})
-    stream = (
-        CurveStream(extra.pop(CURVE_STORE_KEY), trial_id) if extra.get(CURVE_STORE_KEY) else None
-    )
+    url, interval = extra.pop(CURVE_STORE_KEY, None), extra.pop(CURVE_INTERVAL_KEY, None)
+    stream = None
+    if url:
+        stream = CurveStream(url, trial_id, float(interval or DEFAULT_INTERVAL_S))
 
     def report(point: dict[str, Any]) -> None:
         curve.append(point)

@@ -31,7 +31,8 @@ class Base(DeclarativeBase):
 
 
 class TrialStatus:
-    """Trial lifecycle. Only SUCCEEDED and FAILED (a config failure) are shown to the optimizer."""
+    """Trial lifecycle. Only SUCCEEDED and FAILED (a config failure) are shown to the optimizer as
+    results; a PRUNED trial is shown only as a config already tried (never re-suggested)."""
 
     PENDING = "pending"  # created or requeued, waiting for a worker
     RUNNING = "running"
@@ -39,8 +40,9 @@ class TrialStatus:
     FAILED = "failed"  # config failure: diverged, NaN, OOM, invalid
     ERROR = "error"  # infrastructure failure that used up its retries
     CANCELLED = "cancelled"
+    PRUNED = "pruned"  # stopped early: its curve could not reach the frontier; not a config failure
 
-    FINISHED = (SUCCEEDED, FAILED, ERROR, CANCELLED)
+    FINISHED = (SUCCEEDED, FAILED, ERROR, CANCELLED, PRUNED)
     OBSERVED = (SUCCEEDED, FAILED)
 
 
