@@ -333,7 +333,13 @@ class SweepRunner:
             counts[t.status] = counts.get(t.status, 0) + 1
         s = self.state
         s.done = sum(
-            counts.get(k, 0) for k in (TrialStatus.SUCCEEDED, TrialStatus.FAILED, TrialStatus.ERROR)
+            counts.get(k, 0)
+            for k in (
+                TrialStatus.SUCCEEDED,
+                TrialStatus.FAILED,
+                TrialStatus.ERROR,
+                TrialStatus.PRUNED,
+            )
         )
         s.running = len(self.dispatcher.in_flight)
         s.failed = counts.get(TrialStatus.FAILED, 0)
@@ -353,7 +359,8 @@ class SweepRunner:
             name=self.spec.name,
             sweep_id=self.sweep.id,
             trials_finished=sum(
-                counts.get(k, 0) for k in TrialStatus.OBSERVED + (TrialStatus.ERROR,)
+                counts.get(k, 0)
+                for k in TrialStatus.OBSERVED + (TrialStatus.ERROR, TrialStatus.PRUNED)
             ),
             succeeded=counts.get(TrialStatus.SUCCEEDED, 0),
             failed=counts.get(TrialStatus.FAILED, 0),
