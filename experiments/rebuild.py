@@ -42,12 +42,26 @@ def rebuild_optimizer(spec: SweepSpec, trials: Sequence[Trial]) -> Optimizer:
     opt = build_optimizer(
         spec.space(), seed=spec.seed, name=spec.optimizer.name, settings=_settings(spec)
     )
-    ordered = observation_order(trials)
+    ordered = [t for t in observation_order(trials) if _in_space(spec, t)]
     costs = [t.cost_flops for t in ordered if t.cost_flops and t.cost_flops > 0]
     fallback = math.exp(sum(math.log(c) for c in costs) / len(costs)) if costs else 1.0
     for t in ordered:
         opt.observe(to_observation(t, fallback))
     return opt
+
+
+def _in_space(spec: SweepSpec, trial: Trial) -> bool:
+    """Whether the optimizer can be told this trial as it ran. A decay branch is a run at its
+    own token count: told only where `tokens` is searched and its count inside the range (a
+    clamped count would tell the optimizer a loss for a run that never happened)."""
+    if trial.parent_id is None:
+        return True
+    names = spec.space().names
+    if "tokens" not in names:
+        return False
+    p = spec.space().param("tokens")
+    t = float(trial.params.get("tokens", math.nan))
+    return (p.min is None or t >= p.min) and (p.max is None or t <= p.max)
 
 
 def _settings(spec: SweepSpec) -> dict:

@@ -42,6 +42,9 @@ def _from_params(cls: type[T], params: Mapping[str, Any]) -> T:
                 value = value if isinstance(value, bool) else str(value).lower() in ("1", "true")
             elif kind.startswith("str"):
                 value = str(value)
+            elif kind.startswith("tuple"):
+                items = [value] if isinstance(value, int | float | str) else list(value)
+                value = tuple(float(v) for v in items)
         except (TypeError, ValueError) as exc:
             raise ConfigFailure(
                 f"param {f.name!r}={value!r} is not a valid {kind}: {exc}", reason="invalid"
@@ -126,6 +129,8 @@ class TrainConfig:
     `tokens` is the training budget; the trainer runs round(tokens / (batch_size * seq_len))
     steps (at least one) and prices exactly those tokens (see accounting.trained_tokens).
     `decay_frac` is the final fraction of steps over which "wsd" decays to min_lr.
+    `branches` (wsd only): fractions of `tokens` at which a cool-down is branched off the stable
+    phase, each giving the final loss of a run that long (`models.branches`).
     """
 
     learning_rate: float = 3e-3
@@ -142,6 +147,7 @@ class TrainConfig:
     eval_tokens: int = 32_768
     seed: int = 0
     min_lr_ratio: float = 0.1
+    branches: tuple[float, ...] = ()  # wsd only: also report the loss at these fractions of tokens
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> TrainConfig:
@@ -162,6 +168,10 @@ class TrainConfig:
             _invalid(f"schedule={self.schedule!r} must be one of {SCHEDULES}")
         if not 0 <= self.min_lr_ratio <= 1:
             _invalid(f"min_lr_ratio={self.min_lr_ratio} must be in [0, 1]")
+        if any(not 0 < f < 1 for f in self.branches) or len(self.branches) > 16:
+            _invalid(f"branches={self.branches} must be at most 16 fractions of tokens in (0, 1)")
+        if self.branches and self.schedule != "wsd":
+            _invalid("branches need schedule: wsd (each is a cool-down from its stable phase)")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             _invalid("beta1 and beta2 must be in [0, 1)")
         if self.weight_decay < 0 or self.grad_clip < 0:

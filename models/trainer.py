@@ -18,6 +18,7 @@ import torch
 
 from carbs.errors import ConfigFailure
 from models.accounting import flops_per_token
+from models.branches import BranchPlan, Snapshot, cooldown_lr, plan_branches
 from models.config import MoEConfig, TrainConfig
 from models.data import TokenData, eval_batches, sample_batch
 from models.device import Precision
@@ -126,13 +127,12 @@ def train(
     window: list[float] = []
     train_seconds = eval_seconds = 0.0
     val_loss = math.nan
-    for step in range(1, steps + 1):
-        lr = tc.learning_rate * lr_multiplier(
-            step - 1, steps, tc.warmup_frac, tc.schedule, tc.min_lr_ratio, tc.decay_frac
-        )
+    branch_plans = plan_branches(tc.branches, steps, tc.warmup_frac, tc.decay_frac)
+    branches: list[dict[str, Any]] = []
+
+    def one_step(step: int, lr: float) -> float:
         for group in optimizer.param_groups:
             group["lr"] = lr
-        start = time.perf_counter()
         x, y = sample_batch(data.train, tc.batch_size, cfg.seq_len, generator)
         with oom_as_config_failure(device):
             with _autocast(device, precision):
@@ -143,7 +143,31 @@ def train(
                 torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-        loss = parts.ce.item() if step != fail_at_step else total.item()
+        return parts.ce.item() if step != fail_at_step else total.item()
+
+    def run_branch(plan: BranchPlan) -> dict[str, Any]:
+        """Cool down from here to the standalone run's end, evaluate, put the stem back."""
+        snap = Snapshot.take(model, optimizer, generator)
+        result: dict[str, Any] = {"steps": plan.steps, "tokens": plan.steps * tokens_per_step}
+        try:
+            for b in range(plan.start + 1, plan.steps + 1):
+                loss_b = one_step(-1, cooldown_lr(tc.learning_rate, b, plan, tc.min_lr_ratio))
+                if not math.isfinite(loss_b):
+                    raise ConfigFailure(f"branch loss {loss_b}", reason="nan")
+            with oom_as_config_failure(device):
+                result["val_loss"] = evaluate(model, val_batches, device, precision)
+        except ConfigFailure as exc:  # a failed cool-down loses that branch, not the run
+            result["error"] = str(exc)
+        result["spent_tokens"] = (plan.steps - plan.start) * tokens_per_step
+        snap.restore(model, optimizer, generator)
+        return result
+
+    for step in range(1, steps + 1):
+        lr = tc.learning_rate * lr_multiplier(
+            step - 1, steps, tc.warmup_frac, tc.schedule, tc.min_lr_ratio, tc.decay_frac
+        )
+        start = time.perf_counter()
+        loss = one_step(step, lr)
         train_seconds += time.perf_counter() - start
 
         if not math.isfinite(loss):
@@ -177,6 +201,10 @@ def train(
                 point["val_loss"] = val_loss
             curve.append(point)
             report(point)
+        for plan in [p for p in branch_plans if p.start == step]:
+            start = time.perf_counter()
+            branches.append(run_branch(plan))
+            train_seconds += time.perf_counter() - start
 
     return TrainResult(
         val_loss=val_loss,
@@ -185,4 +213,5 @@ def train(
         tokens=steps * tokens_per_step,
         train_seconds=train_seconds,
         eval_seconds=eval_seconds,
+        extra={"branches": branches} if tc.branches else {},
     )

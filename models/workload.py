@@ -82,6 +82,16 @@ def train_moe(params: dict[str, Any], context: TrialContext | None = None) -> di
 
     counts = param_counts(cfg)
     cost = training_flops(cfg, result.tokens)
+    branches = [
+        {
+            "tokens": b["tokens"],
+            "loss": b["val_loss"],
+            "cost": training_flops(cfg, b["tokens"]),  # what a run that long costs alone
+            "spent": training_flops(cfg, b["spent_tokens"]),  # what its cool-down cost here
+        }
+        for b in result.extra.get("branches", [])
+        if "val_loss" in b
+    ]
     unique = len(data.train)
     achieved = cost / result.train_seconds if result.train_seconds > 0 else float("nan")
     return {
@@ -89,6 +99,7 @@ def train_moe(params: dict[str, Any], context: TrialContext | None = None) -> di
         "cost": cost,
         "seconds": time.perf_counter() - started,
         "curve": result.curve,
+        "branches": branches,
         "metrics": {
             "params_total": counts.total,
             "params_active": counts.active,

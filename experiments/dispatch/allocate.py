@@ -18,10 +18,11 @@ from experiments.store.repository import Store
 
 
 def spent(trials: Sequence[Trial]) -> float:
-    """FLOPs actually spent: trials that ran to an outcome (skipped over-limit ones cost nothing)."""
+    """FLOPs actually spent: trials that ran to an outcome (skipped over-limit ones cost nothing;
+    a decay branch cost only its cool-down, `metrics.spent_flops`)."""
     return float(
         sum(
-            t.cost_flops or 0.0
+            float((t.metrics or {}).get("spent_flops", t.cost_flops or 0.0))
             for t in trials
             if t.status in TrialStatus.FINISHED and t.failure_reason != "over_cost_limit"
         )
@@ -30,7 +31,7 @@ def spent(trials: Sequence[Trial]) -> float:
 
 def budget_left(spec: SweepSpec, trials: Sequence[Trial]) -> int:
     """How many more trials may be created (cancelled trials do not count)."""
-    live = [t for t in trials if t.status != TrialStatus.CANCELLED]
+    live = [t for t in trials if t.status != TrialStatus.CANCELLED and t.parent_id is None]
     left = spec.budget.max_trials - len(live)
     if spec.budget.max_total_cost is not None and spent(trials) >= spec.budget.max_total_cost:
         return 0

@@ -22,3 +22,4 @@ class TrialOutcome:
     worker: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     curve: list[dict[str, Any]] = field(default_factory=list)
+    branches: list[dict[str, float]] = field(default_factory=list)  # decay branches' results

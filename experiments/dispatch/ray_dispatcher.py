@@ -153,6 +153,7 @@ class RayDispatcher:
             worker=d.get("worker"),
             metrics=d.get("metrics") or {},
             curve=d.get("curve") or [],
+            branches=d.get("branches") or [],
         )
 
     def _expire_timeouts(self) -> list[TrialOutcome]:

@@ -98,6 +98,7 @@ class OutcomeRecorder:
                 metrics=o.metrics,
                 worker=o.worker,
                 curve=o.curve,
+                branches=o.branches,
             )
             fp = o.metrics.get("corpus_fingerprint")
             if written and fp:

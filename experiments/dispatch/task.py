@@ -108,7 +108,22 @@ def _run(
         "seconds": seconds,
         "metrics": dict(result.get("metrics", {})),
         "curve": list(result.get("curve", curve)),
+        "branches": _read_branches(result.get("branches")),
     }
+
+
+def _read_branches(raw: Any) -> list[dict[str, float]]:
+    """The result's decay branches (see models.branches) that are well formed: each a finite
+    loss at a positive token count, with its standalone cost and the cost it added here."""
+    out = []
+    for b in raw or []:
+        try:
+            row = {k: float(b[k]) for k in ("tokens", "loss", "cost", "spent")}
+        except (KeyError, TypeError, ValueError):
+            continue
+        if all(math.isfinite(v) for v in row.values()) and row["tokens"] > 0 and row["cost"] > 0:
+            out.append(row)
+    return out
 
 
 def _read_result(result: Any) -> tuple[float, float]:

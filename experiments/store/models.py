@@ -75,6 +75,10 @@ class Trial(Base):
     sweep_id: Mapped[int] = mapped_column(ForeignKey("sweeps.id", ondelete="CASCADE"))
     number: Mapped[int] = mapped_column(Integer)  # 0, 1, 2... within the sweep
     suggestion_id: Mapped[str] = mapped_column(String(64), unique=True)
+    # a decay branch's run (models.branches): the trial whose stable phase it was cut from
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("trials.id", ondelete="CASCADE"), nullable=True, index=True
+    )
     params: Mapped[dict[str, Any]] = mapped_column(JSON)  # searched values only
     status: Mapped[str] = mapped_column(String(20), default=TrialStatus.PENDING)
     loss: Mapped[float | None] = mapped_column(Float, nullable=True)

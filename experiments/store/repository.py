@@ -189,7 +189,9 @@ class Store(LeaseQueries, SweepLifecycleQueries):
             if max_trials is not None:
                 live = s.scalar(
                     select(func.count()).where(
-                        Trial.sweep_id == sweep_id, Trial.status != TrialStatus.CANCELLED
+                        Trial.sweep_id == sweep_id,
+                        Trial.status != TrialStatus.CANCELLED,
+                        Trial.parent_id.is_(None),  # decay branches come free with their run
                     )
                 )
                 room = max(max_trials - int(live or 0), 0)
@@ -249,10 +251,13 @@ class Store(LeaseQueries, SweepLifecycleQueries):
         metrics: Mapping[str, Any] | None = None,
         worker: str | None = None,
         curve: Sequence[Mapping[str, Any]] | None = None,
+        branches: Sequence[Mapping[str, float]] | None = None,
     ) -> bool:
         """Write a trial's outcome once. Returns False (and writes nothing) when the trial has
         already finished, so a late or duplicate result never becomes a second observation.
-        `curve` points are stored in the same transaction, only with the winning result."""
+        `curve` points are stored in the same transaction, only with the winning result, and
+        so are `branches` (decay branches: {tokens, loss, cost, spent}), each as a succeeded
+        child trial: a retried or resumed trial neither loses nor duplicates one."""
         with self.session() as s, s.begin():
             values: dict[str, Any] = {
                 "status": status,
@@ -279,6 +284,8 @@ class Store(LeaseQueries, SweepLifecycleQueries):
                 return False
             if curve:
                 _insert_curve(s, trial_id, curve)
+            if branches:
+                _insert_branches(s, trial_id, branches)
             return True
 
     @retrying
@@ -360,6 +367,39 @@ class Store(LeaseQueries, SweepLifecycleQueries):
             return list(
                 s.scalars(select(Export).where(Export.sweep_id == sweep_id).order_by(Export.id))
             )
+
+
+def _insert_branches(s: Session, parent_id: int, branches: Sequence[Mapping[str, float]]) -> None:
+    """Child trials of `parent_id`, one per decay branch: its params with `tokens` set to the
+    branch's, its standalone cost as `cost_flops` (where it sits on the frontier), and what it
+    actually cost (its cool-down) as `metrics.spent_flops`."""
+    parent = s.get(Trial, parent_id)
+    if parent is None:
+        return
+    lock_sweep(s, parent.sweep_id)  # numbers are handed out under the sweep's lock
+    number = s.scalar(select(func.max(Trial.number)).where(Trial.sweep_id == parent.sweep_id))
+    now = utcnow()
+    for b in sorted(branches, key=lambda b: b["tokens"]):
+        number = (number or 0) + 1
+        tokens = int(round(b["tokens"]))
+        s.add(
+            Trial(
+                sweep_id=parent.sweep_id,
+                number=number,
+                suggestion_id=f"{parent.suggestion_id}:branch-{tokens}"[:64],
+                parent_id=parent_id,
+                params={**parent.params, "tokens": tokens},
+                status=TrialStatus.SUCCEEDED,
+                loss=float(b["loss"]),
+                cost_flops=float(b["cost"]),
+                attempts=0,
+                worker=parent.worker,
+                metrics={"branch_of": parent.number, "spent_flops": float(b["spent"])},
+                created_at=now,
+                started_at=now,
+                finished_at=now,
+            )
+        )
 
 
 def _insert_curve(s: Session, trial_id: int, points: Sequence[Mapping[str, Any]]) -> int:
