@@ -155,12 +155,17 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from experiments.large_run import export_sweep
+    from experiments.large_run import UnsupportedFormat, export_sweep
     from experiments.store.repository import Store
 
     store = Store(_storage(args), create=False)
     formats = [args.format] if args.format else None
-    for p in export_sweep(store, args.sweep, Path(args.out) / args.sweep, formats):
+    try:
+        paths = export_sweep(store, args.sweep, Path(args.out) / args.sweep, formats)
+    except UnsupportedFormat as exc:  # as the API's 422
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for p in paths:
         print(f"wrote {p}")
     return 0
 
