@@ -19,6 +19,7 @@ from experiments.runner import load_price
 from experiments.spec import SweepSpec, stored_spec
 from experiments.store.models import Trial, TrialStatus
 from experiments.store.repository import Store
+from experiments.tracking import log_pick
 
 EXPORT_FILES = EXPORT_FORMATS  # format -> path under the sweep's output folder
 
@@ -158,6 +159,7 @@ def export_sweep(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         paths.append(path)
+    log_pick(spec, pick, fit_id, paths)
     return paths
 
 

@@ -27,6 +27,7 @@ from experiments.progress import ProgressSink, SweepProgress
 from experiments.spec import SweepSpec
 from experiments.store.models import Trial, TrialStatus
 from experiments.store.repository import Store, SweepStatus
+from experiments.tracking import BackgroundTracker, open_tracker
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ class SweepRunner:
             )
         )
         interrupted = cancelled = False
+        self.recorder.tracker = self._open_tracker()
         self.keeper.start()
         try:
             cancelled = self._loop()
@@ -164,8 +166,18 @@ class SweepRunner:
             self._refresh(event="cancelled: in-flight trials stopped" if cancelled else "finished")
         finally:
             self.keeper.stop()
+            if self.recorder.tracker is not None:
+                self.recorder.tracker.close()
             self.progress.close()
         return self._summary(interrupted, cancelled)
+
+    def _open_tracker(self) -> BackgroundTracker | None:
+        """The spec's experiment tracker (None: off); it first logs what it lacks (resume)."""
+        try:
+            return open_tracker(self.spec, self.store)
+        except Exception as exc:  # noqa: BLE001 - a sweep runs untracked rather than not at all
+            log.warning("tracker: not started: %s", exc)
+            return None
 
     def _abandon(self) -> None:
         """The loop failed (e.g. the database stayed down past the retry window): stop this
