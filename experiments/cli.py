@@ -161,8 +161,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     store = Store(_storage(args), create=False)
     formats = [args.format] if args.format else None
     try:
-        paths = export_sweep(store, args.sweep, Path(args.out) / args.sweep, formats)
-    except UnsupportedFormat as exc:  # as the API's 422
+        paths = export_sweep(
+            store, args.sweep, Path(args.out) / args.sweep, formats, args.tokenizer
+        )
+    except (UnsupportedFormat, ValueError) as exc:  # as the API's 422; a tokenizer mismatch
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for p in paths:
@@ -201,6 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", default=str(DEFAULT_OUT))
         if name == "export":
             p.add_argument("--format", choices=["yaml", "llm-foundry", "hf-dbrx"])
+            p.add_argument(
+                "--tokenizer",
+                help="tokenizer the llm-foundry config trains with (hub name or local "
+                "tokenizer.json); refused when it has more tokens than the pick's vocab_size",
+            )
         p.set_defaults(func=func)
 
     from experiments.dispatch.commands import register as register_dispatch

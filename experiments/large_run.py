@@ -139,7 +139,11 @@ class UnsupportedFormat(ValueError):
 
 
 def export_sweep(
-    store: Store, sweep_name: str, out_dir: Path, formats: list[str] | None = None
+    store: Store,
+    sweep_name: str,
+    out_dir: Path,
+    formats: list[str] | None = None,
+    tokenizer: str | None = None,
 ) -> list[Path]:
     """Pick the large run and write each export format to `out_dir` (and to the store).
 
@@ -153,7 +157,7 @@ def export_sweep(
     fit_id, pick = fit_and_pick(store, sweep_name)
     paths = []
     for fmt in formats or export_formats(spec):
-        text = render_export(pick, fmt, sweep_name=spec.name)  # type: ignore[arg-type]
+        text = render_export(pick, fmt, spec.name, tokenizer)  # type: ignore[arg-type]
         store.save_export(sweep.id, fmt, text, pick.predicted_loss, fit_id)
         path = out_dir / EXPORT_FILES[fmt]
         path.parent.mkdir(parents=True, exist_ok=True)

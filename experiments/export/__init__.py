@@ -25,12 +25,16 @@ EXPORT_FORMATS: dict[str, str] = {
 }
 
 
-def render_export(pick: LargeRunPick, fmt: ExportFormat, sweep_name: str) -> str:
-    """Render `pick` as `fmt`; EXPORT_FORMATS maps each format to its file."""
+def render_export(
+    pick: LargeRunPick, fmt: ExportFormat, sweep_name: str, tokenizer: str | None = None
+) -> str:
+    """Render `pick` as `fmt`; EXPORT_FORMATS maps each format to its file. `tokenizer` (a hub
+    name or a local tokenizer.json) is what the llm-foundry config trains with; it must fit
+    the pick's vocab_size."""
     if fmt == "yaml":
         return render_native(pick, sweep_name)
     if fmt == "llm-foundry":
-        return render_llm_foundry(pick, sweep_name)
+        return render_llm_foundry(pick, sweep_name, tokenizer)
     if fmt == "hf-dbrx":
         return render_hf_dbrx(pick, sweep_name)
     raise ValueError(f"unknown export format {fmt!r}; choose one of {sorted(EXPORT_FORMATS)}")
