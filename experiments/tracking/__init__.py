@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from carbs.scaling.pick import LargeRunPick
+from experiments.redact import redact_text
 from experiments.spec import SweepSpec
 from experiments.store.repository import Store
 from experiments.tracking.background import BackgroundTracker
@@ -45,7 +46,7 @@ def open_tracker(spec: SweepSpec, store: Store) -> BackgroundTracker | None:
         log.warning(
             "tracking to %s is configured but MLflow is not installed "
             "(pip install 'carbs-moe[mlflow]'); the sweep runs untracked",
-            uri,
+            redact_text(uri),
         )
         return None
     return BackgroundTracker(
@@ -64,7 +65,7 @@ def log_pick(spec: SweepSpec, pick: LargeRunPick, fit_id: int, exports: Sequence
 
         return MlflowTracker(uri, experiment_name(spec), spec).log_pick(pick, fit_id, exports)
     except Exception as exc:  # noqa: BLE001 - the exports are written; tracking is extra
-        log.warning("tracker: could not log the pick to %s: %s", uri, exc)
+        log.warning("tracker: could not log the pick to %s: %s", redact_text(uri), exc)
         return False
 
 

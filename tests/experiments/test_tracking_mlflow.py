@@ -116,7 +116,12 @@ def test_a_failing_tracker_never_loses_or_fails_a_trial(tmp_path: Path) -> None:
     assert rec.written == 2
 
 
-def test_the_pick_is_one_run_per_fit_with_prediction_and_exports(tmp_path: Path, uri: str) -> None:
+def test_the_pick_is_one_run_per_fit_with_prediction_and_exports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a store of its own: a SQLite store's artifacts go to ./mlruns of where it was first opened
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     spec, _, _ = _setup(tmp_path, uri)
     pick = LargeRunPick({"n_params": 3e9, "tokens": 6e10}, 2.31, (2.2, 2.45), 1e20, {}, ["w1"])
     exports = [tmp_path / "large_run.yaml", tmp_path / "hf_dbrx" / "config.json"]
@@ -150,6 +155,7 @@ def test_a_real_sweep_run_twice_lands_in_mlflow_once(
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)  # a SQLite store's artifacts go to ./mlruns
     sweeps = Path(__file__).resolve().parents[2] / "experiments" / "sweeps"
     doc = yaml.safe_load((sweeps / "toy_chinchilla.yaml").read_text())
     doc["storage"] = f"sqlite:///{tmp_path / 'carbs.db'}"
