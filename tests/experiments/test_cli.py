@@ -117,3 +117,6 @@ def test_tiny_moe_sweep_trains_for_real_and_exports_hf_config(
         assert len(t.curve) >= 2 and t.cost_flops > 1e9
     hf = json.loads((tmp_path / "runs" / "moe_tiny" / "hf_dbrx" / "config.json").read_text())
     assert hf["ffn_config"]["moe_num_experts"] in (4, 8)
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.AutoConfig.from_pretrained(tmp_path / "runs" / "moe_tiny" / "hf_dbrx")
+    assert cfg.model_type == "dbrx" and cfg.d_model == hf["d_model"]
