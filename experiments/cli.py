@@ -172,6 +172,24 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_checkpoint(args: argparse.Namespace) -> int:
+    from experiments.export.trial_checkpoint import export_trial_checkpoint
+    from experiments.store.repository import Store
+
+    store = Store(_storage(args), create=False)
+    out = Path(args.out) / args.sweep / f"hf_dbrx_trial_{args.trial}"
+    try:
+        ck = export_trial_checkpoint(store, args.sweep, args.trial, out, args.device)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"wrote {ck.folder} (config.json, model.safetensors): trial {args.trial} retrained to "
+        f"val loss {ck.loss:.4f} (the sweep recorded {ck.stored_loss:.4f})"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="carbs", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -209,6 +227,19 @@ def build_parser() -> argparse.ArgumentParser:
                 "tokenizer.json); refused when it has more tokens than the pick's vocab_size",
             )
         p.set_defaults(func=func)
+
+    ck = sub.add_parser(
+        "checkpoint", help="retrain a trial and write it as a Hugging Face DBRX checkpoint"
+    )
+    ck.add_argument("sweep")
+    ck.add_argument("trial", type=int, help="trial number (as in `carbs report`)")
+    ck.add_argument(
+        "--storage", help="SQLAlchemy URL (default: $CARBS_STORAGE or sqlite:///carbs.db)"
+    )
+    ck.add_argument("--spec", help="read the storage URL from this sweep file")
+    ck.add_argument("--out", default=str(DEFAULT_OUT))
+    ck.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ck.set_defaults(func=cmd_checkpoint)
 
     from experiments.dispatch.commands import register as register_dispatch
     from experiments.fit_table import register as register_fit

@@ -52,6 +52,11 @@ class SweepSummary:
     results_written: int = 0  # observations this driver wrote
 
 
+def trial_seed(spec: SweepSpec, number: int) -> int:
+    """The seed trial `number` trains with (a rerun with it reproduces the trial)."""
+    return spec.seed * 1_000_003 + number
+
+
 class _Stopped(Exception):
     """`request_stop` was called (from another thread)."""
 
@@ -287,7 +292,7 @@ class SweepRunner:
             )
             self._refresh(event=f"trial {trial.number} skipped: over the per-trial cost limit")
             return
-        seed = self.spec.seed * 1_000_003 + trial.number
+        seed = trial_seed(self.spec, trial.number)
         self.keeper.add(trial.id)
         try:
             self.dispatcher.submit(trial.id, full, seed)

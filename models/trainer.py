@@ -39,6 +39,7 @@ class TrainResult:
     train_seconds: float
     eval_seconds: float
     extra: dict[str, Any] = field(default_factory=dict)
+    model: MoETransformer | None = None  # the trained model (a checkpoint export reads it)
 
 
 def _autocast(device: str, precision: Precision) -> contextlib.AbstractContextManager:
@@ -185,4 +186,5 @@ def train(
         tokens=steps * tokens_per_step,
         train_seconds=train_seconds,
         eval_seconds=eval_seconds,
+        model=model,
     )
