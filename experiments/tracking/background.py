@@ -81,7 +81,7 @@ class BackgroundTracker:
             self.logged = self.tracker.logged_trials()
         if item == _SYNC:
             sweep = self.store.require_sweep(self.sweep_name)
-            todo = [t for t in self.store.trials(sweep.id, TRACKED, with_curves=True)]
+            todo = self.store.trials(sweep.id, TRACKED, with_curves=True)
         else:
             trial = self.store.get_trial(item)
             todo = [trial] if trial is not None and trial.status in TRACKED else []
