@@ -155,13 +155,38 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from experiments.large_run import export_sweep
+    from experiments.large_run import UnsupportedFormat, export_sweep
     from experiments.store.repository import Store
 
     store = Store(_storage(args), create=False)
     formats = [args.format] if args.format else None
-    for p in export_sweep(store, args.sweep, Path(args.out) / args.sweep, formats):
+    try:
+        paths = export_sweep(
+            store, args.sweep, Path(args.out) / args.sweep, formats, args.tokenizer
+        )
+    except (UnsupportedFormat, ValueError) as exc:  # as the API's 422; a tokenizer mismatch
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for p in paths:
         print(f"wrote {p}")
+    return 0
+
+
+def cmd_checkpoint(args: argparse.Namespace) -> int:
+    from experiments.export.trial_checkpoint import export_trial_checkpoint
+    from experiments.store.repository import Store
+
+    store = Store(_storage(args), create=False)
+    out = Path(args.out) / args.sweep / f"hf_dbrx_trial_{args.trial}"
+    try:
+        ck = export_trial_checkpoint(store, args.sweep, args.trial, out, args.device)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"wrote {ck.folder} (config.json, model.safetensors): trial {args.trial} retrained to "
+        f"val loss {ck.loss:.4f} (the sweep recorded {ck.stored_loss:.4f})"
+    )
     return 0
 
 
@@ -196,7 +221,25 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", default=str(DEFAULT_OUT))
         if name == "export":
             p.add_argument("--format", choices=["yaml", "llm-foundry", "hf-dbrx"])
+            p.add_argument(
+                "--tokenizer",
+                help="tokenizer the llm-foundry config trains with (hub name or local "
+                "tokenizer.json); refused when it has more tokens than the pick's vocab_size",
+            )
         p.set_defaults(func=func)
+
+    ck = sub.add_parser(
+        "checkpoint", help="retrain a trial and write it as a Hugging Face DBRX checkpoint"
+    )
+    ck.add_argument("sweep")
+    ck.add_argument("trial", type=int, help="trial number (as in `carbs report`)")
+    ck.add_argument(
+        "--storage", help="SQLAlchemy URL (default: $CARBS_STORAGE or sqlite:///carbs.db)"
+    )
+    ck.add_argument("--spec", help="read the storage URL from this sweep file")
+    ck.add_argument("--out", default=str(DEFAULT_OUT))
+    ck.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ck.set_defaults(func=cmd_checkpoint)
 
     from experiments.dispatch.commands import register as register_dispatch
     from experiments.fit_table import register as register_fit

@@ -14,17 +14,14 @@ from carbs.scaling.pick import FitOptions, LargeRunPick, Workload, pick_large_ru
 from carbs.scaling.policy import Policy
 from carbs.scaling.types import TrialPoint
 from experiments.entrypoints import LOCAL, EntryPointPolicy
-from experiments.export import render_export
+from experiments.export import EXPORT_FORMATS, render_export
 from experiments.runner import load_price
 from experiments.spec import SweepSpec, stored_spec
 from experiments.store.models import Trial, TrialStatus
 from experiments.store.repository import Store
+from experiments.tracking import log_pick
 
-EXPORT_FILES = {
-    "yaml": "large_run.yaml",
-    "llm-foundry": "llm_foundry.yaml",
-    "hf-dbrx": "hf_dbrx_config.json",
-}
+EXPORT_FILES = EXPORT_FORMATS  # format -> path under the sweep's output folder
 
 
 def load_size(
@@ -123,21 +120,50 @@ def export_formats(spec: SweepSpec) -> list[str]:
     return list(EXPORT_FILES) if spec.workload.kind == "moe" else ["yaml"]
 
 
+def format_refusal(spec: SweepSpec, fmt: str) -> str | None:
+    """Why `fmt` does not fit this sweep's workload (naming the formats that do), or None.
+
+    One message for the CLI and the API: a DBRX config from defaults, unrelated to the pick,
+    is worse than no export."""
+    allowed = export_formats(spec)
+    if fmt in allowed:
+        return None
+    return (
+        f"format {fmt!r} needs the built-in MoE workload (workload.kind: moe); sweep "
+        f"{spec.name!r} runs workload {spec.workload.kind!r} and offers {allowed}"
+    )
+
+
+class UnsupportedFormat(ValueError):
+    """An export format that does not fit the sweep's workload."""
+
+
 def export_sweep(
-    store: Store, sweep_name: str, out_dir: Path, formats: list[str] | None = None
+    store: Store,
+    sweep_name: str,
+    out_dir: Path,
+    formats: list[str] | None = None,
+    tokenizer: str | None = None,
 ) -> list[Path]:
-    """Pick the large run and write each export format to `out_dir` (and to the store)."""
+    """Pick the large run and write each export format to `out_dir` (and to the store).
+
+    Raises UnsupportedFormat, before fitting, for a format the sweep's workload does not fit."""
     sweep = store.require_sweep(sweep_name)
     spec = stored_spec(sweep.spec, sweep.name)
+    for fmt in formats or []:
+        refusal = format_refusal(spec, fmt)
+        if refusal:
+            raise UnsupportedFormat(refusal)
     fit_id, pick = fit_and_pick(store, sweep_name)
-    out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for fmt in formats or export_formats(spec):
-        text = render_export(pick, fmt, sweep_name=spec.name)  # type: ignore[arg-type]
+        text = render_export(pick, fmt, spec.name, tokenizer)  # type: ignore[arg-type]
         store.save_export(sweep.id, fmt, text, pick.predicted_loss, fit_id)
         path = out_dir / EXPORT_FILES[fmt]
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         paths.append(path)
+    log_pick(spec, pick, fit_id, paths)
     return paths
 
 

@@ -29,6 +29,7 @@ from experiments.progress import ProgressSink, SweepProgress
 from experiments.spec import SweepSpec
 from experiments.store.models import Trial, TrialStatus
 from experiments.store.repository import Store, SweepStatus
+from experiments.tracking import BackgroundTracker, open_tracker
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,11 @@ class SweepSummary:
     lost_leases: int = 0  # trials this driver stopped because another driver took them over
     duplicates_ignored: int = 0  # results that arrived for an already finished trial
     results_written: int = 0  # observations this driver wrote
+
+
+def trial_seed(spec: SweepSpec, number: int) -> int:
+    """The seed trial `number` trains with (a rerun with it reproduces the trial)."""
+    return spec.seed * 1_000_003 + number
 
 
 class _Stopped(Exception):
@@ -133,6 +139,7 @@ class SweepRunner:
             )
         )
         interrupted = cancelled = False
+        self.recorder.tracker = self._open_tracker()
         self.keeper.start()
         try:
             cancelled = self._loop()
@@ -170,8 +177,18 @@ class SweepRunner:
             self._refresh(event="cancelled: in-flight trials stopped" if cancelled else "finished")
         finally:
             self.keeper.stop()
+            if self.recorder.tracker is not None:
+                self.recorder.tracker.close()
             self.progress.close()
         return self._summary(interrupted, cancelled)
+
+    def _open_tracker(self) -> BackgroundTracker | None:
+        """The spec's experiment tracker (None: off); it first logs what it lacks (resume)."""
+        try:
+            return open_tracker(self.spec, self.store)
+        except Exception as exc:  # noqa: BLE001 - a sweep runs untracked rather than not at all
+            log.warning("tracker: not started: %s", exc)
+            return None
 
     def _abandon(self) -> None:
         """The loop failed (e.g. the database stayed down past the retry window): stop this
@@ -308,7 +325,7 @@ class SweepRunner:
             )
             self._refresh(event=f"trial {trial.number} skipped: over the per-trial cost limit")
             return
-        seed = self.spec.seed * 1_000_003 + trial.number
+        seed = trial_seed(self.spec, trial.number)
         self.keeper.add(trial.id)
         try:
             self.dispatcher.submit(trial.id, full, seed)

@@ -262,6 +262,20 @@ class ScalingSpec(_Strict):
         return v
 
 
+class TrackingSpec(_Strict):
+    """Experiment tracking: every trial, and the pick, as runs of one MLflow experiment per
+    sweep (needs `pip install carbs-moe[mlflow]`). On when `mlflow_uri` or
+    $MLFLOW_TRACKING_URI is set; a tracker failure never loses or fails a trial."""
+
+    mlflow_uri: str | None = Field(
+        None, max_length=2_000, description="MLflow tracking URI (default $MLFLOW_TRACKING_URI)"
+    )
+    mlflow_experiment: str | None = Field(
+        None, max_length=500, description="experiment name (default carbs/<sweep name>)"
+    )
+    enabled: bool = Field(True, description="false: no tracking, even with $MLFLOW_TRACKING_URI")
+
+
 class SweepSpec(_Strict):
     """A whole sweep definition."""
 
@@ -278,6 +292,7 @@ class SweepSpec(_Strict):
     target: TargetSpec
     optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
     scaling: ScalingSpec = Field(default_factory=ScalingSpec)
+    tracking: TrackingSpec = Field(default_factory=TrackingSpec)
 
     @field_validator("search_space")
     @classmethod

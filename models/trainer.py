@@ -40,6 +40,7 @@ class TrainResult:
     train_seconds: float
     eval_seconds: float
     extra: dict[str, Any] = field(default_factory=dict)
+    model: MoETransformer | None = None  # the trained model (a checkpoint export reads it)
 
 
 def _autocast(device: str, precision: Precision) -> contextlib.AbstractContextManager:
@@ -214,4 +215,5 @@ def train(
         train_seconds=train_seconds,
         eval_seconds=eval_seconds,
         extra={"branches": branches} if tc.branches else {},
+        model=model,
     )

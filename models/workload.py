@@ -19,6 +19,7 @@ from models.accounting import fits_device, memory_estimate_bytes, param_counts, 
 from models.config import MoEConfig, TrainConfig
 from models.data import DEFAULT_CORPUS, DEFAULT_MAX_BYTES, load_tokens
 from models.device import choose_precision, choose_threads
+from models.model import MoETransformer
 from models.trainer import train
 
 
@@ -32,6 +33,15 @@ def _device_memory_bytes(device: str) -> int:
 
 def train_moe(params: dict[str, Any], context: TrialContext | None = None) -> dict[str, Any]:
     """Train one MoE config and return {"loss", "cost", "seconds", "curve", "metrics"}.
+
+    See `train_moe_model`, which also returns the trained model."""
+    return train_moe_model(params, context)[0]
+
+
+def train_moe_model(
+    params: dict[str, Any], context: TrialContext | None = None
+) -> tuple[dict[str, Any], MoETransformer]:
+    """Train one MoE config; returns ({"loss", "cost", "seconds", "curve", "metrics"}, model).
 
     Params: every MoEConfig and TrainConfig field (flat), plus `corpus` ("stdlib" or a path),
     `corpus_max_bytes`, `precision` ("auto"/"float32"/"bfloat16"), `expert_impl`
@@ -80,6 +90,7 @@ def train_moe(params: dict[str, Any], context: TrialContext | None = None) -> di
         expert_impl=str(params.get("expert_impl", "auto")),
     )
 
+    assert result.model is not None
     counts = param_counts(cfg)
     cost = training_flops(cfg, result.tokens)
     branches = [
@@ -94,7 +105,7 @@ def train_moe(params: dict[str, Any], context: TrialContext | None = None) -> di
     ]
     unique = len(data.train)
     achieved = cost / result.train_seconds if result.train_seconds > 0 else float("nan")
-    return {
+    out = {
         "loss": result.val_loss,
         "cost": cost,
         "seconds": time.perf_counter() - started,
@@ -123,3 +134,4 @@ def train_moe(params: dict[str, Any], context: TrialContext | None = None) -> di
             "tokenizer_vocab_size": data.vocab_size,
         },
     }
+    return out, result.model

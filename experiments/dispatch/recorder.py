@@ -17,6 +17,7 @@ from experiments.entrypoints import LOCAL, EntryPointPolicy
 from experiments.spec import SweepSpec
 from experiments.store.models import Trial, TrialStatus
 from experiments.store.repository import Store
+from experiments.tracking.background import BackgroundTracker
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +27,16 @@ PriceFn = Callable[[dict[str, Any]], float]
 class OutcomeRecorder:
     """Records outcomes for one driver (`driver` is its lease owner name)."""
 
-    def __init__(self, spec: SweepSpec, store: Store, driver: str, price: PriceFn | None) -> None:
+    def __init__(
+        self,
+        spec: SweepSpec,
+        store: Store,
+        driver: str,
+        price: PriceFn | None,
+        tracker: BackgroundTracker | None = None,
+    ) -> None:
         self.spec = spec
+        self.tracker = tracker  # told of each trial once the store holds its result
         self.store = store
         self.driver = driver
         self.price = price
@@ -57,6 +66,8 @@ class OutcomeRecorder:
         if o.status in ("succeeded", "failed"):
             written = self._write_result(o, trial)
             self.written += int(written)
+            if written:
+                self._track(o.trial_id)
             if not written:
                 self.duplicates_ignored += 1
                 event = f"trial {number}: result ignored, the trial already has one"
@@ -83,8 +94,18 @@ class OutcomeRecorder:
                 failure_reason=o.reason,
                 worker=o.worker,
             )
+            self._track(o.trial_id)
             event = f"trial {number} gave up after {trial.attempts} attempts ({o.reason})"
         return event
+
+    def _track(self, trial_id: int) -> None:
+        """Queue the trial for the tracker; after the store write, and never raising."""
+        if self.tracker is None:
+            return
+        try:
+            self.tracker.trial_finished(trial_id)
+        except Exception as exc:  # noqa: BLE001 - the trial is recorded; tracking is extra
+            log.warning("tracker: trial id %s not queued: %s", trial_id, exc)
 
     def _write_result(self, o: TrialOutcome, trial: Trial) -> bool:
         """Write a succeeded or failed (config) result; False when the trial already had one."""

@@ -7,12 +7,11 @@ all three must agree. Defaults come from `models.config` so there is one source 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from typing import Any
 
 
-def _defaults(cls_name: str) -> dict[str, Any]:
+def config_defaults(cls_name: str) -> dict[str, Any]:
     from models import config
 
     cls = getattr(config, cls_name)
@@ -21,7 +20,7 @@ def _defaults(cls_name: str) -> dict[str, Any]:
 
 def full_arch(params: Mapping[str, Any]) -> dict[str, Any]:
     """MoEConfig fields (ints rounded) for `params`, head_dim resolved."""
-    out = _defaults("MoEConfig")
+    out = config_defaults("MoEConfig")
     for k in out:
         if k in params and params[k] is not None:
             out[k] = params[k]
@@ -50,13 +49,14 @@ def full_arch(params: Mapping[str, Any]) -> dict[str, Any]:
 
 def full_train(params: Mapping[str, Any]) -> dict[str, Any]:
     """TrainConfig fields for `params`, plus the whole number of optimizer steps."""
-    out = _defaults("TrainConfig")
+    out = config_defaults("TrainConfig")
     for k in out:
         if k in params and params[k] is not None:
             out[k] = params[k]
-    seq = int(round(float(params.get("seq_len", _defaults("MoEConfig")["seq_len"]))))
+    seq = int(round(float(params.get("seq_len", config_defaults("MoEConfig")["seq_len"]))))
     out["batch_size"] = int(round(float(out["batch_size"])))
     out["tokens"] = int(round(float(out["tokens"])))
     out["steps"] = max(1, round(out["tokens"] / (out["batch_size"] * seq)))
-    out["warmup_steps"] = max(0, math.ceil(float(out["warmup_frac"]) * out["steps"]))
+    # as models.schedule.lr_multiplier counts them
+    out["warmup_steps"] = int(round(float(out["warmup_frac"]) * out["steps"]))
     return out

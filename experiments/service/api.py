@@ -362,11 +362,9 @@ def download_stored_export(ctx: Ctx, name: SweepName, export_id: int) -> PlainTe
 def download_export(ctx: Ctx, name: SweepName, fmt: ExportFormat) -> PlainTextResponse:
     """The large-run config of the current fit in `fmt`, as a file download."""
     sweep = require_sweep(ctx, name)
-    allowed = artifacts.export_formats(sweep)
-    if fmt not in allowed:
-        raise HTTPException(
-            422, f"format {fmt!r} needs the built-in MoE workload; this sweep offers {allowed}"
-        )
+    refusal = artifacts.format_refusal(sweep, fmt)
+    if refusal:
+        raise HTTPException(422, refusal)
     try:
         exp = artifacts.get_export(ctx.store, sweep, fmt, ctx.picks)
     except artifacts.FitUnavailable as exc:

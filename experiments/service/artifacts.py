@@ -96,10 +96,17 @@ def export_formats(sw: Sweep) -> list[str]:
     return formats(stored_spec(sw.spec, sw.name))
 
 
+def format_refusal(sw: Sweep, fmt: str) -> str | None:
+    from experiments.large_run import format_refusal as refusal
+
+    return refusal(stored_spec(sw.spec, sw.name), fmt)
+
+
 def export_filename(fmt: str) -> str:
+    """The download's file name: the export's path under the sweep folder, flattened."""
     from experiments.large_run import EXPORT_FILES
 
-    return EXPORT_FILES[fmt]
+    return EXPORT_FILES[fmt].replace("/", "-")
 
 
 def get_export(store: Store, sw: Sweep, fmt: str, cache: PickCache) -> Export:

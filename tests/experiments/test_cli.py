@@ -68,6 +68,23 @@ def test_unknown_sweep_and_bad_spec_exit_2_with_a_message(tmp_path: Path, capsys
     assert "bad.yaml" in err and "search_space.lr" in err
 
 
+def test_export_refuses_a_format_the_workload_does_not_fit_as_the_api_does(
+    tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.service.service_helpers import seed_sweep
+
+    db = f"sqlite:///{tmp_path / 'toy.db'}"
+    seed_sweep(db, "toy", None)  # a callable (toy) workload: no DBRX model to describe
+    out = tmp_path / "runs"
+    assert main(["export", "toy", "--storage", db, "--out", str(out), "--format", "hf-dbrx"]) == 2
+    err = capsys.readouterr().err
+    assert "'hf-dbrx' needs the built-in MoE workload" in err and "offers ['yaml']" in err
+    assert not out.exists()  # refused before fitting: nothing written
+    assert Store(db).exports(Store(db).require_sweep("toy").id) == []
+    assert main(["export", "toy", "--storage", db, "--out", str(out), "--format", "yaml"]) == 0
+    assert (out / "toy" / "large_run.yaml").is_file()
+
+
 @pytest.mark.slow
 def test_tiny_moe_sweep_trains_for_real_and_exports_hf_config(
     ray_local: str, tmp_path: Path, monkeypatch
@@ -98,5 +115,8 @@ def test_tiny_moe_sweep_trains_for_real_and_exports_hf_config(
     for t in trials:
         assert t.metrics["corpus_fingerprint"] == store.get_sweep("moe_tiny").corpus_fingerprint
         assert len(t.curve) >= 2 and t.cost_flops > 1e9
-    hf = json.loads((tmp_path / "runs" / "moe_tiny" / "hf_dbrx_config.json").read_text())
+    hf = json.loads((tmp_path / "runs" / "moe_tiny" / "hf_dbrx" / "config.json").read_text())
     assert hf["ffn_config"]["moe_num_experts"] in (4, 8)
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.AutoConfig.from_pretrained(tmp_path / "runs" / "moe_tiny" / "hf_dbrx")
+    assert cfg.model_type == "dbrx" and cfg.d_model == hf["d_model"]
