@@ -116,7 +116,7 @@ def run_arm(world: World, seed: int, budget: float, cap: float, curves: bool) ->
     pruned: list[dict] = []
     spent, trials, n_pruned = 0.0, 0, 0
     while spent < budget:
-        (s,) = opt.suggest(1, pending=pruned)
+        (s,) = opt.suggest(1, tried=pruned)
         p = dict(s.params)
         n, d, lr = p["n_params"], p["tokens"], p["lr"]
         full = world.loss(n, d, lr) * (1 + 0.005 * rng.normal())

@@ -92,13 +92,18 @@ class CarbsOptimizer:
 
     # ---- ask ------------------------------------------------------------------------------
     def suggest(
-        self, n: int = 1, pending: Sequence[Mapping[str, Any]] | None = None
+        self,
+        n: int = 1,
+        pending: Sequence[Mapping[str, Any]] | None = None,
+        tried: Sequence[Mapping[str, Any]] = (),
     ) -> list[Suggestion]:
         """n distinct feasible suggestions.
 
         pending: configs of in-flight trials. None means "the suggestions this object handed out
         and has not seen observed or forgotten"; a sweep that rebuilds the optimizer passes them
         explicitly, and then they are the only pending ones considered.
+        tried: configs that ran without a result to tell (stopped early): never suggested
+        again, and not in flight (they spend nothing more).
         """
         if n < 0:
             raise ValueError(f"suggest: n must be >= 0, got {n}")
@@ -111,6 +116,7 @@ class CarbsOptimizer:
         failures = [o for o in self.observations if not _is_success(o)]
         observed = {self.encoder.key(self.space.canonical(o.params)) for o in self.observations}
         excluded = observed | {self.encoder.key(p) for p in pend}
+        excluded |= {self.encoder.key(self.space.canonical(p)) for p in tried}
         self.last_info = []
         if len(successes) < max(1, self.settings.num_random_samples):
             picks = self._random_picks(n, excluded, rng, include_centre=True)

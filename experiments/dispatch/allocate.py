@@ -8,6 +8,7 @@ rebuilt from the rows), so they share this code instead of two copies that drift
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -58,13 +59,12 @@ def allocate_trials(
     if n_new <= 0:
         return Allocation(claimed, exhausted=not claimed)
     opt = rebuild_optimizer(spec, trials)
-    # in-flight trials, and pruned ones: a stopped config is neither a result nor to be rerun
-    busy = [
-        t.params
-        for t in trials
-        if t.status in (TrialStatus.PENDING, TrialStatus.RUNNING, TrialStatus.PRUNED)
-    ]
-    suggestions = opt.suggest(n_new, pending=busy)
+    busy = [t.params for t in trials if t.status in (TrialStatus.PENDING, TrialStatus.RUNNING)]
+    # a stopped (pruned) config is neither a result nor to be rerun, nor in flight
+    stopped = [t.params for t in trials if t.status == TrialStatus.PRUNED]
+    takes_tried = "tried" in inspect.signature(opt.suggest).parameters
+    extra = {"tried": stopped} if stopped and takes_tried else {}
+    suggestions = opt.suggest(n_new, pending=busy, **extra)
     made = store.create_trials(
         sweep_id,
         [(s.params, s.suggestion_id) for s in suggestions],

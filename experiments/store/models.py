@@ -32,7 +32,8 @@ class Base(DeclarativeBase):
 
 class TrialStatus:
     """Trial lifecycle. Only SUCCEEDED and FAILED (a config failure) are shown to the optimizer as
-    results; a PRUNED trial is shown only as a config already tried (never re-suggested)."""
+    results; a PRUNED trial is shown only as a config already tried (never re-suggested, not in
+    flight)."""
 
     PENDING = "pending"  # created or requeued, waiting for a worker
     RUNNING = "running"
