@@ -32,21 +32,23 @@ def _storage(args: argparse.Namespace) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from experiments.dispatch import RayDispatcher, TaskResources
-    from experiments.progress import make_progress
-    from experiments.runner import SweepRunner
     from experiments.spec import load_spec
-    from experiments.store.repository import Store, SweepConflict
+    from experiments.store.startup import open_store
 
     spec = load_spec(args.spec)
+    if args.storage:
+        spec = spec.model_copy(update={"storage": args.storage})
+    store = open_store(spec.storage, create=True)  # a bad URL fails here, before Ray and torch
     # The driver only fits the optimizer's small GPs; trials get the cores (through Ray).
     import torch
 
+    from experiments.dispatch import RayDispatcher, TaskResources
+    from experiments.progress import make_progress
+    from experiments.runner import SweepRunner
+    from experiments.store.repository import SweepConflict
+
     torch.set_num_threads(1)
-    if args.storage:
-        spec = spec.model_copy(update={"storage": args.storage})
     spec_yaml = Path(args.spec).read_text()
-    store = Store(spec.storage)
     w = spec.workload
     dispatcher = RayDispatcher(
         w.entrypoint,
@@ -115,9 +117,9 @@ def _report_and_export(store, name: str, out: Path) -> None:  # type: ignore[no-
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from experiments.store.repository import Store
+    from experiments.store.startup import open_store
 
-    store = Store(_storage(args), create=False)
+    store = open_store(_storage(args))
     sweeps = [store.require_sweep(args.sweep)] if args.sweep else store.list_sweeps()
     if not sweeps:
         print(f"no sweeps in {store.safe_url}")
@@ -132,9 +134,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from experiments.report import format_table, write_report
-    from experiments.store.repository import Store
+    from experiments.store.startup import open_store
 
-    store = Store(_storage(args), create=False)
+    store = open_store(_storage(args))
     sweep = store.require_sweep(args.sweep)
     print(format_table(store.trials(sweep.id)))
     for p in write_report(store, args.sweep, Path(args.out) / args.sweep):
@@ -156,9 +158,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from experiments.large_run import export_sweep
-    from experiments.store.repository import Store
+    from experiments.store.startup import open_store
 
-    store = Store(_storage(args), create=False)
+    store = open_store(_storage(args))
     formats = [args.format] if args.format else None
     for p in export_sweep(store, args.sweep, Path(args.out) / args.sweep, formats):
         print(f"wrote {p}")

@@ -52,9 +52,10 @@ def _resume(args: argparse.Namespace) -> int:
 
 def _cancel(args: argparse.Namespace) -> int:
     from experiments.cli import _storage
-    from experiments.store.repository import Store, SweepStatus
+    from experiments.store.repository import SweepStatus
+    from experiments.store.startup import open_store
 
-    store = Store(_storage(args))
+    store = open_store(_storage(args))  # cancelling in a store that does not exist creates none
     sweep = store.require_sweep(args.sweep)
     if not store.request_cancel(args.sweep):
         print(f"sweep {args.sweep!r} is already {sweep.status}; nothing to cancel")

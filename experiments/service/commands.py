@@ -117,9 +117,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from experiments.service.app import create_app
     from experiments.service.context import ServiceSettings
-    from experiments.store.repository import Store
+    from experiments.store.startup import open_store
 
-    Store(_storage(args)).dispose()  # a bad store is one line (exit 3) before the server starts
+    # a bad store is one line (exit 3) before the server starts; the service creates its store
+    open_store(_storage(args), create=True).dispose()
     logging.getLogger("experiments").setLevel(logging.INFO)
     try:
         policy = entrypoint_policy(args)
@@ -162,9 +163,9 @@ ALLOWED_ENV = "CARBS_ALLOWED_ENTRYPOINTS"
 # --- tokens (local database, admin) ----------------------------------------------------------
 def cmd_token_create(args: argparse.Namespace) -> int:
     from experiments.service.auth import create_token
-    from experiments.store.repository import Store
+    from experiments.store.startup import open_store
 
-    store = Store(_storage(args))
+    store = open_store(_storage(args), create=True)  # the first token may come before any sweep
     try:
         token = create_token(store.session, args.user, admin=args.admin, label=args.label)
     except ValueError as exc:
@@ -183,9 +184,9 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     from experiments.service.auth import revoke_tokens
-    from experiments.store.repository import Store
+    from experiments.store.startup import open_store
 
-    store = Store(_storage(args), create=False)
+    store = open_store(_storage(args))
     n = revoke_tokens(store.session, args.user)
     store.dispose()
     print(f"revoked {n} token(s) of {args.user}")
@@ -195,10 +196,10 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 def cmd_token_list(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from experiments.store.repository import Store
+    from experiments.store.startup import open_store
     from experiments.store.tokens import ApiToken, ApiUser
 
-    store = Store(_storage(args), create=False)
+    store = open_store(_storage(args))
     with store.session() as s:
         users = list(s.scalars(select(ApiUser).order_by(ApiUser.name)))
         for u in users:
