@@ -11,6 +11,7 @@ import os
 import sys
 import time
 import warnings
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,6 +20,8 @@ from carbs.errors import SpecError
 from experiments.store.engine import StoreUnavailable, describe_store_error
 
 DEFAULT_OUT = Path("runs")
+DISTRIBUTION = "carbs-moe"  # pyproject's [project] name
+OUT_HELP = "folder for the plots, tables and exports (a sub-folder per sweep; default: runs)"
 
 
 def _storage(args: argparse.Namespace) -> str:
@@ -169,8 +172,19 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="carbs", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log what carbs does (INFO), and show the GP fits' jitter warnings",
+    )
+    parser.add_argument("--version", action="version", version=f"carbs {package_version()}")
+    sub = parser.add_subparsers(
+        dest="command",
+        required=True,
+        metavar="COMMAND",
+        help="`carbs COMMAND --help` for its options",
+    )
 
     run = sub.add_parser("run", help="run (or resume) the sweep a YAML file defines")
     run.add_argument("spec", help="sweep definition (YAML)")
@@ -178,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--address", default=os.environ.get("RAY_ADDRESS"), help="existing Ray cluster"
     )
     run.add_argument("--storage", help="override the spec's storage URL")
-    run.add_argument("--out", default=str(DEFAULT_OUT), help="folder for plots and exports")
+    run.add_argument("--out", default=str(DEFAULT_OUT), help=OUT_HELP)
     run.add_argument(
         "--no-progress", action="store_true", help="plain log lines instead of a live panel"
     )
@@ -190,14 +204,22 @@ def build_parser() -> argparse.ArgumentParser:
         ("export", cmd_export, "large-run config for the target budget"),
     ):
         p = sub.add_parser(name, help=hlp)
-        p.add_argument("sweep", nargs="?" if name == "status" else None)
+        if name == "status":
+            p.add_argument("sweep", nargs="?", help="name of one sweep (default: every sweep)")
+        else:
+            p.add_argument("sweep", help="name of the sweep (`carbs status` lists them)")
         p.add_argument(
             "--storage", help="SQLAlchemy URL (default: $CARBS_STORAGE or sqlite:///carbs.db)"
         )
         p.add_argument("--spec", help="read the storage URL from this sweep file")
-        p.add_argument("--out", default=str(DEFAULT_OUT))
+        if name != "status":
+            p.add_argument("--out", default=str(DEFAULT_OUT), help=OUT_HELP)
         if name == "export":
-            p.add_argument("--format", choices=["yaml", "llm-foundry", "hf-dbrx"])
+            p.add_argument(
+                "--format",
+                choices=["yaml", "llm-foundry", "hf-dbrx"],
+                help="one format only (default: every format the workload has)",
+            )
         p.set_defaults(func=func)
 
     from experiments.dispatch.commands import register as register_dispatch
@@ -209,6 +231,14 @@ def build_parser() -> argparse.ArgumentParser:
     register_dispatch(sub)
     register_service(sub)
     return parser
+
+
+def package_version() -> str:
+    """The installed distribution's version (pyproject's), for `carbs --version`."""
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:
+        return "(not installed: run scripts/setup.sh)"
 
 
 def main(argv: list[str] | None = None) -> int:

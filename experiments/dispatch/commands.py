@@ -23,8 +23,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--address", default=os.environ.get("RAY_ADDRESS"), help="existing Ray cluster"
     )
     resume.add_argument("--storage", help="override the spec's storage URL")
-    resume.add_argument("--out", default="runs")
-    resume.add_argument("--no-progress", action="store_true")
+    resume.add_argument(
+        "--out",
+        default="runs",
+        help="folder for the plots, tables and exports (a sub-folder per sweep; default: runs)",
+    )
+    resume.add_argument(
+        "--no-progress", action="store_true", help="plain log lines instead of a live panel"
+    )
     resume.set_defaults(func=_resume)
 
     cancel = sub.add_parser(

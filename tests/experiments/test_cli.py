@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 
-from experiments.cli import main
+from experiments.cli import build_parser, main
 from experiments.store.repository import Store
 
-SWEEPS = Path(__file__).resolve().parents[2] / "experiments" / "sweeps"
+ROOT = Path(__file__).resolve().parents[2]
+SWEEPS = ROOT / "experiments" / "sweeps"
 
 
 def _spec_file(tmp_path: Path, source: str, **changes: object) -> Path:
@@ -100,3 +103,31 @@ def test_tiny_moe_sweep_trains_for_real_and_exports_hf_config(
         assert len(t.curve) >= 2 and t.cost_flops > 1e9
     hf = json.loads((tmp_path / "runs" / "moe_tiny" / "hf_dbrx_config.json").read_text())
     assert hf["ffn_config"]["moe_num_experts"] in (4, 8)
+
+
+def _parsers(parser: argparse.ArgumentParser, path: str = "carbs"):  # type: ignore[no-untyped-def]
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from _parsers(child, f"{path} {name}")
+
+
+def test_every_option_and_argument_has_help() -> None:
+    missing = [
+        f"{path}: {'/'.join(a.option_strings) or a.dest}"
+        for path, parser in _parsers(build_parser())
+        for a in parser._actions
+        if not isinstance(a, argparse._HelpAction | argparse._SubParsersAction)
+        and not (a.help or "").strip()
+    ]
+    assert missing == []
+    assert sum(1 for _ in _parsers(build_parser())) > 15  # the walk reached the sub-commands
+
+
+def test_version_is_the_one_pyproject_declares(capsys) -> None:  # type: ignore[no-untyped-def]
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"carbs {declared}"
