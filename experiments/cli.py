@@ -10,13 +10,13 @@ import logging
 import os
 import sys
 import time
-import warnings
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from carbs.errors import SpecError
+from experiments.quiet import notices_to_log
 from experiments.store.engine import StoreUnavailable, describe_store_error
 
 DEFAULT_OUT = Path("runs")
@@ -176,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-v",
         "--verbose",
         action="store_true",
-        help="log what carbs does (INFO), and show the GP fits' jitter warnings",
+        help="log what carbs does (INFO), with the library notices it otherwise keeps out of "
+        "the terminal (Ray's start-up notices, numeric warnings of the fits)",
     )
     parser.add_argument("--version", action="version", version=f"carbs {package_version()}")
     sub = parser.add_subparsers(
@@ -243,15 +244,13 @@ def package_version() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not args.verbose:
-        # GP fits add diagonal jitter routinely; the warning says nothing a user can act on.
-        warnings.filterwarnings("ignore", message=r".*not p\.d\., added jitter.*")
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        return int(args.func(args) or 0)
+        with notices_to_log(args.verbose):
+            return int(args.func(args) or 0)
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -55,6 +58,27 @@ def test_toy_sweep_run_status_report_export(
     assert (tmp_path / "again" / "toy_chinchilla" / "large_run.yaml").exists()
     assert main(["report", "toy_chinchilla", "--storage", db, "--out", str(tmp_path / "rep")]) == 0
     assert "succeeded" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_run_in_a_fresh_process_prints_no_library_notices(tmp_path: Path) -> None:
+    """The real command as a user starts it: its own local Ray, its own fits; Ray's token notice
+    and numeric warnings stay out of the terminal (in the log: `carbs -v`)."""
+    db = f"sqlite:///{tmp_path / 'quiet.db'}"
+    spec = _spec_file(tmp_path, "toy_chinchilla.yaml", storage=db, budget__max_trials=8)
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "CARBS_STORAGE")}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "experiments.cli", "run", str(spec), "--no-progress"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "8 trials finished" in done.stdout
+    assert done.stderr == ""
 
 
 def test_unknown_sweep_and_bad_spec_exit_2_with_a_message(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
