@@ -161,6 +161,11 @@ def describe_store_error(exc: BaseException, url: str) -> str:
         ),
         (("does not exist",), _missing_object(first, where)),
         (
+            ("does not support ssl", "ssl was required", "ssl connection"),
+            f"the server of {where} and the URL disagree on SSL ({first.rpartition(': ')[2]}); "
+            "change sslmode in the URL (e.g. ?sslmode=prefer) or the server's SSL setup",
+        ),
+        (
             (
                 "connection refused",
                 "could not connect",

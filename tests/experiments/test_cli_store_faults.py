@@ -59,7 +59,7 @@ def test_an_unreachable_postgres_fails_at_once_without_its_password(capsys) -> N
 
 
 @pytest.mark.postgres
-def test_a_wrong_database_or_role_on_a_live_server_says_how_to_create_it(capsys) -> None:  # type: ignore[no-untyped-def]
+def test_a_wrong_database_role_or_sslmode_on_a_live_server_says_the_fix(capsys) -> None:  # type: ignore[no-untyped-def]
     base = os.environ.get("CARBS_TEST_POSTGRES_URL")
     if not base:
         pytest.skip("needs CARBS_TEST_POSTGRES_URL (a live server to be wrong about)")
@@ -67,6 +67,7 @@ def test_a_wrong_database_or_role_on_a_live_server_says_how_to_create_it(capsys)
     for wrong, fix in (
         (url.set(database="carbs_no_such_db"), "create it (`createdb carbs_no_such_db`)"),
         (url.set(username="carbs_no_such_role"), "create it (`createuser carbs_no_such_role`)"),
+        (url.update_query_dict({"sslmode": "require"}), "the URL disagree on SSL"),
     ):
         start = time.monotonic()
         assert main(["status", "--storage", wrong.render_as_string(hide_password=False)]) == 3
