@@ -263,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     except SQLAlchemyError as exc:  # the store failed mid-command, after the retry window
         print(f"error: {describe_store_error(exc, _storage_or_default(args))}", file=sys.stderr)
         return 3
+    except KeyboardInterrupt:  # before the sweep loop (which handles Ctrl-C itself): no trace
+        print("interrupted: run the same command again (a sweep resumes)", file=sys.stderr)
+        return 130
 
 
 def _storage_or_default(args: argparse.Namespace) -> str:

@@ -90,3 +90,15 @@ def test_a_lock_held_by_another_process_is_one_line(tmp_path: Path) -> None:
         holder.close()
     line = describe_store_error(err.value, url)
     assert "stayed locked by another process" in line and "\n" not in line
+
+
+def test_ctrl_c_while_opening_the_store_is_one_line_and_exit_130(capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import experiments.store.startup
+
+    def interrupted(url: str, *, create: bool = False) -> Store:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(experiments.store.startup, "open_store", interrupted)
+    assert main(["status", "--storage", "sqlite:///x.db"]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("interrupted: ") and "\n" not in err and "Traceback" not in err
