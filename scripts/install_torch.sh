@@ -60,6 +60,12 @@ if have=$(python -c 'import torch; print(torch.__version__, torch.version.cuda o
   exit 0
 fi
 
+if [ "$MODE" != cuda ] && ! python -m pip install --help 2>/dev/null | grep -q -- "--report"; then
+  echo "error: this pip cannot plan an install (--dry-run --report need pip >= 22.2);" \
+    "upgrade it first: python -m pip install -U pip" >&2
+  exit 1
+fi
+
 if [ "$MODE" = cuda ]; then
   echo "installing $SPEC as pip resolves it (CARBS_TORCH=cuda: a CUDA build is accepted)"
   pip_install "$SPEC"
