@@ -10,15 +10,18 @@ import logging
 import os
 import sys
 import time
-import warnings
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from carbs.errors import SpecError
+from experiments.quiet import notices_to_log
 from experiments.store.engine import StoreUnavailable, describe_store_error
 
 DEFAULT_OUT = Path("runs")
+DISTRIBUTION = "carbs-moe"  # pyproject's [project] name
+OUT_HELP = "folder for the plots, tables and exports (a sub-folder per sweep; default: runs)"
 
 
 def _storage(args: argparse.Namespace) -> str:
@@ -32,21 +35,23 @@ def _storage(args: argparse.Namespace) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from experiments.dispatch import RayDispatcher, TaskResources
-    from experiments.progress import make_progress
-    from experiments.runner import SweepRunner
     from experiments.spec import load_spec
-    from experiments.store.repository import Store, SweepConflict
+    from experiments.store.startup import open_store
 
     spec = load_spec(args.spec)
+    if args.storage:
+        spec = spec.model_copy(update={"storage": args.storage})
+    store = open_store(spec.storage, create=True)  # a bad URL fails here, before Ray and torch
     # The driver only fits the optimizer's small GPs; trials get the cores (through Ray).
     import torch
 
+    from experiments.dispatch import RayDispatcher, TaskResources
+    from experiments.progress import make_progress
+    from experiments.runner import SweepRunner
+    from experiments.store.repository import SweepConflict
+
     torch.set_num_threads(1)
-    if args.storage:
-        spec = spec.model_copy(update={"storage": args.storage})
     spec_yaml = Path(args.spec).read_text()
-    store = Store(spec.storage)
     w = spec.workload
     dispatcher = RayDispatcher(
         w.entrypoint,
@@ -115,9 +120,9 @@ def _report_and_export(store, name: str, out: Path) -> None:  # type: ignore[no-
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from experiments.store.repository import Store
+    from experiments.store.startup import open_store
 
-    store = Store(_storage(args), create=False)
+    store = open_store(_storage(args))
     sweeps = [store.require_sweep(args.sweep)] if args.sweep else store.list_sweeps()
     if not sweeps:
         print(f"no sweeps in {store.safe_url}")
@@ -132,9 +137,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from experiments.report import format_table, write_report
-    from experiments.store.repository import Store
+    from experiments.store.startup import open_store
 
-    store = Store(_storage(args), create=False)
+    store = open_store(_storage(args))
     sweep = store.require_sweep(args.sweep)
     print(format_table(store.trials(sweep.id)))
     for p in write_report(store, args.sweep, Path(args.out) / args.sweep):
@@ -156,9 +161,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from experiments.large_run import UnsupportedFormat, export_sweep
-    from experiments.store.repository import Store
+    from experiments.store.startup import open_store
 
-    store = Store(_storage(args), create=False)
+    store = open_store(_storage(args))
     formats = [args.format] if args.format else None
     try:
         paths = export_sweep(
@@ -174,9 +179,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_checkpoint(args: argparse.Namespace) -> int:
     from experiments.export.trial_checkpoint import export_trial_checkpoint
-    from experiments.store.repository import Store
+    from experiments.store.startup import open_store
 
-    store = Store(_storage(args), create=False)
+    store = open_store(_storage(args))
     out = Path(args.out) / args.sweep / f"hf_dbrx_trial_{args.trial}"
     try:
         ck = export_trial_checkpoint(store, args.sweep, args.trial, out, args.device)
@@ -192,8 +197,20 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="carbs", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log what carbs does (INFO), with the library notices it otherwise keeps out of "
+        "the terminal (Ray's start-up notices, numeric warnings of the fits)",
+    )
+    parser.add_argument("--version", action="version", version=f"carbs {package_version()}")
+    sub = parser.add_subparsers(
+        dest="command",
+        required=True,
+        metavar="COMMAND",
+        help="`carbs COMMAND --help` for its options",
+    )
 
     run = sub.add_parser("run", help="run (or resume) the sweep a YAML file defines")
     run.add_argument("spec", help="sweep definition (YAML)")
@@ -201,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--address", default=os.environ.get("RAY_ADDRESS"), help="existing Ray cluster"
     )
     run.add_argument("--storage", help="override the spec's storage URL")
-    run.add_argument("--out", default=str(DEFAULT_OUT), help="folder for plots and exports")
+    run.add_argument("--out", default=str(DEFAULT_OUT), help=OUT_HELP)
     run.add_argument(
         "--no-progress", action="store_true", help="plain log lines instead of a live panel"
     )
@@ -213,14 +230,22 @@ def build_parser() -> argparse.ArgumentParser:
         ("export", cmd_export, "large-run config for the target budget"),
     ):
         p = sub.add_parser(name, help=hlp)
-        p.add_argument("sweep", nargs="?" if name == "status" else None)
+        if name == "status":
+            p.add_argument("sweep", nargs="?", help="name of one sweep (default: every sweep)")
+        else:
+            p.add_argument("sweep", help="name of the sweep (`carbs status` lists them)")
         p.add_argument(
             "--storage", help="SQLAlchemy URL (default: $CARBS_STORAGE or sqlite:///carbs.db)"
         )
         p.add_argument("--spec", help="read the storage URL from this sweep file")
-        p.add_argument("--out", default=str(DEFAULT_OUT))
+        if name != "status":
+            p.add_argument("--out", default=str(DEFAULT_OUT), help=OUT_HELP)
         if name == "export":
-            p.add_argument("--format", choices=["yaml", "llm-foundry", "hf-dbrx"])
+            p.add_argument(
+                "--format",
+                choices=["yaml", "llm-foundry", "hf-dbrx"],
+                help="one format only (default: every format the workload has)",
+            )
             p.add_argument(
                 "--tokenizer",
                 help="tokenizer the llm-foundry config trains with (hub name or local "
@@ -231,14 +256,16 @@ def build_parser() -> argparse.ArgumentParser:
     ck = sub.add_parser(
         "checkpoint", help="retrain a trial and write it as a Hugging Face DBRX checkpoint"
     )
-    ck.add_argument("sweep")
+    ck.add_argument("sweep", help="sweep name")
     ck.add_argument("trial", type=int, help="trial number (as in `carbs report`)")
     ck.add_argument(
         "--storage", help="SQLAlchemy URL (default: $CARBS_STORAGE or sqlite:///carbs.db)"
     )
     ck.add_argument("--spec", help="read the storage URL from this sweep file")
-    ck.add_argument("--out", default=str(DEFAULT_OUT))
-    ck.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ck.add_argument("--out", default=str(DEFAULT_OUT), help=OUT_HELP)
+    ck.add_argument(
+        "--device", default="cpu", choices=["cpu", "cuda"], help="where to retrain the trial"
+    )
     ck.set_defaults(func=cmd_checkpoint)
 
     from experiments.dispatch.commands import register as register_dispatch
@@ -252,17 +279,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def package_version() -> str:
+    """The installed distribution's version (pyproject's), for `carbs --version`."""
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:
+        return "(not installed: run scripts/setup.sh)"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not args.verbose:
-        # GP fits add diagonal jitter routinely; the warning says nothing a user can act on.
-        warnings.filterwarnings("ignore", message=r".*not p\.d\., added jitter.*")
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        return int(args.func(args) or 0)
+        with notices_to_log(args.verbose):
+            return int(args.func(args) or 0)
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -275,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     except SQLAlchemyError as exc:  # the store failed mid-command, after the retry window
         print(f"error: {describe_store_error(exc, _storage_or_default(args))}", file=sys.stderr)
         return 3
+    except KeyboardInterrupt:  # before the sweep loop (which handles Ctrl-C itself): no trace
+        print("interrupted: run the same command again (a sweep resumes)", file=sys.stderr)
+        return 130
 
 
 def _storage_or_default(args: argparse.Namespace) -> str:

@@ -23,8 +23,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--address", default=os.environ.get("RAY_ADDRESS"), help="existing Ray cluster"
     )
     resume.add_argument("--storage", help="override the spec's storage URL")
-    resume.add_argument("--out", default="runs")
-    resume.add_argument("--no-progress", action="store_true")
+    resume.add_argument(
+        "--out",
+        default="runs",
+        help="folder for the plots, tables and exports (a sub-folder per sweep; default: runs)",
+    )
+    resume.add_argument(
+        "--no-progress", action="store_true", help="plain log lines instead of a live panel"
+    )
     resume.set_defaults(func=_resume)
 
     cancel = sub.add_parser(
@@ -52,9 +58,10 @@ def _resume(args: argparse.Namespace) -> int:
 
 def _cancel(args: argparse.Namespace) -> int:
     from experiments.cli import _storage
-    from experiments.store.repository import Store, SweepStatus
+    from experiments.store.repository import SweepStatus
+    from experiments.store.startup import open_store
 
-    store = Store(_storage(args))
+    store = open_store(_storage(args))  # cancelling in a store that does not exist creates none
     sweep = store.require_sweep(args.sweep)
     if not store.request_cancel(args.sweep):
         print(f"sweep {args.sweep!r} is already {sweep.status}; nothing to cancel")

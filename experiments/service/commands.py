@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     serve = sub.add_parser("serve", help="run the HTTP API, the web dashboard and the scheduler")
     _storage_arg(serve)
     serve.add_argument("--host", default="127.0.0.1", help="interface (0.0.0.0 for all)")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
     serve.add_argument(
         "--address", default=os.environ.get("RAY_ADDRESS"), help="existing Ray cluster"
     )
@@ -57,13 +57,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     token = sub.add_parser("token", help="API tokens of the service (admin, local database)")
     tsub = token.add_subparsers(dest="token_command", required=True)
     create = tsub.add_parser("create", help="create a user's token and print it once")
-    create.add_argument("user")
+    create.add_argument("user", help="user name the token belongs to (created if new)")
     create.add_argument("--admin", action="store_true", help="may change every sweep")
     create.add_argument("--label", help="what the token is for")
     _storage_arg(create)
     create.set_defaults(func=cmd_token_create)
     revoke = tsub.add_parser("revoke", help="revoke every token of a user")
-    revoke.add_argument("user")
+    revoke.add_argument("user", help="user whose tokens to revoke")
     _storage_arg(revoke)
     revoke.set_defaults(func=cmd_token_revoke)
     lst = tsub.add_parser("list", help="users and their live tokens")
@@ -76,11 +76,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _server_arg(rl)
     rl.set_defaults(func=cmd_remote_list)
     rs = rsub.add_parser("status", help="one sweep's status and counts")
-    rs.add_argument("sweep")
+    rs.add_argument("sweep", help="name of the sweep")
     _server_arg(rs)
     rs.set_defaults(func=cmd_remote_status)
     rc = rsub.add_parser("cancel", help="cancel your sweep")
-    rc.add_argument("sweep")
+    rc.add_argument("sweep", help="name of the sweep")
     _server_arg(rc)
     rc.set_defaults(func=cmd_remote_cancel)
 
@@ -117,9 +117,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from experiments.service.app import create_app
     from experiments.service.context import ServiceSettings
-    from experiments.store.repository import Store
+    from experiments.store.startup import open_store
 
-    Store(_storage(args)).dispose()  # a bad store is one line (exit 3) before the server starts
+    # a bad store is one line (exit 3) before the server starts; the service creates its store
+    open_store(_storage(args), create=True).dispose()
     logging.getLogger("experiments").setLevel(logging.INFO)
     try:
         policy = entrypoint_policy(args)
@@ -162,9 +163,9 @@ ALLOWED_ENV = "CARBS_ALLOWED_ENTRYPOINTS"
 # --- tokens (local database, admin) ----------------------------------------------------------
 def cmd_token_create(args: argparse.Namespace) -> int:
     from experiments.service.auth import create_token
-    from experiments.store.repository import Store
+    from experiments.store.startup import open_store
 
-    store = Store(_storage(args))
+    store = open_store(_storage(args), create=True)  # the first token may come before any sweep
     try:
         token = create_token(store.session, args.user, admin=args.admin, label=args.label)
     except ValueError as exc:
@@ -183,9 +184,9 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     from experiments.service.auth import revoke_tokens
-    from experiments.store.repository import Store
+    from experiments.store.startup import open_store
 
-    store = Store(_storage(args), create=False)
+    store = open_store(_storage(args))
     n = revoke_tokens(store.session, args.user)
     store.dispose()
     print(f"revoked {n} token(s) of {args.user}")
@@ -195,10 +196,10 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 def cmd_token_list(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from experiments.store.repository import Store
+    from experiments.store.startup import open_store
     from experiments.store.tokens import ApiToken, ApiUser
 
-    store = Store(_storage(args), create=False)
+    store = open_store(_storage(args))
     with store.session() as s:
         users = list(s.scalars(select(ApiUser).order_by(ApiUser.name)))
         for u in users:

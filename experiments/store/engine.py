@@ -7,19 +7,22 @@ Why: SQLite is the embedded default (one file, no server) but several processes 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from experiments.redact import redact_text
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 CONNECT_TIMEOUT_S = 10  # one PostgreSQL connection attempt; the retry window adds the rest
+PROBE_TIMEOUT_S = 5  # a command's start-up probe: a reachable server answers well within it
 
 
 class StoreUnavailable(RuntimeError):
@@ -62,12 +65,44 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
     try:
         return _create(url, parsed)
     except (NoSuchModuleError, ModuleNotFoundError, ImportError) as exc:
-        backend = parsed.get_backend_name()
-        raise StoreUnavailable(
-            f"no database driver for {parsed.drivername!r} ({exc}); install it (for "
-            f"PostgreSQL: pip install 'psycopg[binary]') or use sqlite:/// or "
-            f"postgresql+psycopg:// (got a {backend} URL)"
-        ) from exc
+        raise _no_driver(parsed, exc) from exc
+
+
+def probe(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    """Connect once to the database server of `url`, without retries, or raise
+    StoreUnavailable with one line and the fix.
+
+    Why: the store's retries ride out a server restarting under a running sweep; at the
+    start of a command a refused port, an unknown host, a wrong database or login is a typo,
+    and waiting out a retry window only delays the message. SQLite is not probed: opening a
+    local file already fails at once."""
+    parsed = parse_store_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return
+    connect_args = (
+        {"connect_timeout": max(2, round(timeout_s))}
+        if parsed.get_backend_name() == "postgresql"
+        else {}
+    )
+    try:
+        engine = create_engine(url, poolclass=NullPool, connect_args=connect_args)
+    except (NoSuchModuleError, ModuleNotFoundError, ImportError) as exc:
+        raise _no_driver(parsed, exc) from exc
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except (SQLAlchemyError, OSError) as exc:
+        raise StoreUnavailable(describe_store_error(exc, url)) from exc
+    finally:
+        engine.dispose()
+
+
+def _no_driver(parsed: URL, exc: BaseException) -> StoreUnavailable:
+    return StoreUnavailable(
+        f"no database driver for {parsed.drivername!r} ({exc}); install it (for "
+        f"PostgreSQL: pip install 'psycopg[binary]') or use sqlite:/// or "
+        f"postgresql+psycopg:// (got a {parsed.get_backend_name()} URL)"
+    )
 
 
 def _create(url: str, parsed: URL) -> Engine:
@@ -124,7 +159,12 @@ def describe_store_error(exc: BaseException, url: str) -> str:
             ("password authentication failed", "no password supplied"),
             f"the database server refused the login of {where}; check user and password",
         ),
-        (("does not exist",), f"{first} ({where}); create it or fix the URL"),
+        (("does not exist",), _missing_object(first, where)),
+        (
+            ("does not support ssl", "ssl was required", "ssl connection"),
+            f"the server of {where} and the URL disagree on SSL ({first.rpartition(': ')[2]}); "
+            "change sslmode in the URL (e.g. ?sslmode=prefer) or the server's SSL setup",
+        ),
         (
             (
                 "connection refused",
@@ -140,6 +180,19 @@ def describe_store_error(exc: BaseException, url: str) -> str:
         if any(f in low for f in fragments):
             return message
     return f"the store {where} failed: {type(exc).__name__}: {first}"
+
+
+def _missing_object(first: str, where: str) -> str:
+    """PostgreSQL's 'database "x" does not exist' (or role), said with the command that fixes it."""
+    m = re.search(r'(database|role) "([^"]+)" does not exist', first)
+    if m is None:
+        return f"{first} ({where}); create it or fix the URL"
+    kind, name = m.groups()
+    fix = f"createdb {name}" if kind == "database" else f"createuser {name}"
+    return (
+        f"{kind} {name!r} does not exist on the server of {where}; create it (`{fix}`) or "
+        "fix the URL"
+    )
 
 
 def alembic_config() -> Config:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 
-from experiments.cli import main
+from experiments.cli import build_parser, main
 from experiments.store.repository import Store
 
-SWEEPS = Path(__file__).resolve().parents[2] / "experiments" / "sweeps"
+ROOT = Path(__file__).resolve().parents[2]
+SWEEPS = ROOT / "experiments" / "sweeps"
 
 
 def _spec_file(tmp_path: Path, source: str, **changes: object) -> Path:
@@ -52,6 +58,27 @@ def test_toy_sweep_run_status_report_export(
     assert (tmp_path / "again" / "toy_chinchilla" / "large_run.yaml").exists()
     assert main(["report", "toy_chinchilla", "--storage", db, "--out", str(tmp_path / "rep")]) == 0
     assert "succeeded" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_run_in_a_fresh_process_prints_no_library_notices(tmp_path: Path) -> None:
+    """The real command as a user starts it: its own local Ray, its own fits; Ray's token notice
+    and numeric warnings stay out of the terminal (in the log: `carbs -v`)."""
+    db = f"sqlite:///{tmp_path / 'quiet.db'}"
+    spec = _spec_file(tmp_path, "toy_chinchilla.yaml", storage=db, budget__max_trials=8)
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "CARBS_STORAGE")}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "experiments.cli", "run", str(spec), "--no-progress"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "8 trials finished" in done.stdout
+    assert done.stderr == ""
 
 
 def test_unknown_sweep_and_bad_spec_exit_2_with_a_message(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -120,3 +147,31 @@ def test_tiny_moe_sweep_trains_for_real_and_exports_hf_config(
     transformers = pytest.importorskip("transformers")
     cfg = transformers.AutoConfig.from_pretrained(tmp_path / "runs" / "moe_tiny" / "hf_dbrx")
     assert cfg.model_type == "dbrx" and cfg.d_model == hf["d_model"]
+
+
+def _parsers(parser: argparse.ArgumentParser, path: str = "carbs"):  # type: ignore[no-untyped-def]
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from _parsers(child, f"{path} {name}")
+
+
+def test_every_option_and_argument_has_help() -> None:
+    missing = [
+        f"{path}: {'/'.join(a.option_strings) or a.dest}"
+        for path, parser in _parsers(build_parser())
+        for a in parser._actions
+        if not isinstance(a, argparse._HelpAction | argparse._SubParsersAction)
+        and not (a.help or "").strip()
+    ]
+    assert missing == []
+    assert sum(1 for _ in _parsers(build_parser())) > 15  # the walk reached the sub-commands
+
+
+def test_version_is_the_one_pyproject_declares(capsys) -> None:  # type: ignore[no-untyped-def]
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"carbs {declared}"

@@ -3,15 +3,19 @@ traceback, nothing created by a read-only command, and no minute of retries on a
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from experiments.cli import main
 from experiments.store.engine import describe_store_error
 from experiments.store.repository import Store
+
+TOY_SPEC = Path(__file__).resolve().parents[2] / "experiments" / "sweeps" / "toy_chinchilla.yaml"
 
 
 def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
@@ -22,7 +26,7 @@ def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
 
 def test_read_only_commands_create_nothing(tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     missing = tmp_path / "no" / "such" / "dir" / "x.db"
-    for argv in (["status"], ["report", "s"], ["export", "s"], ["token", "list"]):
+    for argv in (["status"], ["report", "s"], ["export", "s"], ["token", "list"], ["cancel", "s"]):
         assert main([*argv, "--storage", f"sqlite:///{missing}"]) == 3
         assert "no store at" in _one_line_error(capsys)
     assert not (tmp_path / "no").exists()
@@ -44,13 +48,31 @@ def test_a_corrupted_file_and_a_missing_driver_are_named(tmp_path: Path, capsys)
     assert "is not a database URL" in _one_line_error(capsys)
 
 
-def test_an_unreachable_postgres_fails_in_seconds_without_its_password(capsys) -> None:  # type: ignore[no-untyped-def]
-    start = time.monotonic()
-    assert main(["status", "--storage", "postgresql+psycopg://u:topsecret@127.0.0.1:9/db"]) == 3
-    took = time.monotonic() - start
-    err = _one_line_error(capsys)
-    assert "no database server answers" in err and "topsecret" not in err and "u:***@" in err
-    assert took < 20  # the retry window of an open, not the minute of a running sweep
+def test_an_unreachable_postgres_fails_at_once_without_its_password(capsys) -> None:  # type: ignore[no-untyped-def]
+    for argv in (["status"], ["run", str(TOY_SPEC)]):
+        start = time.monotonic()
+        assert main([*argv, "--storage", "postgresql+psycopg://u:topsecret@127.0.0.1:9/db"]) == 3
+        took = time.monotonic() - start
+        err = _one_line_error(capsys)
+        assert "no database server answers" in err and "topsecret" not in err and "u:***@" in err
+        assert took < 3, argv  # one probe: no retry window (it was 11 s), Ray never started
+
+
+@pytest.mark.postgres
+def test_a_wrong_database_role_or_sslmode_on_a_live_server_says_the_fix(capsys) -> None:  # type: ignore[no-untyped-def]
+    base = os.environ.get("CARBS_TEST_POSTGRES_URL")
+    if not base:
+        pytest.skip("needs CARBS_TEST_POSTGRES_URL (a live server to be wrong about)")
+    url = make_url(base)
+    for wrong, fix in (
+        (url.set(database="carbs_no_such_db"), "create it (`createdb carbs_no_such_db`)"),
+        (url.set(username="carbs_no_such_role"), "create it (`createuser carbs_no_such_role`)"),
+        (url.update_query_dict({"sslmode": "require"}), "the URL disagree on SSL"),
+    ):
+        start = time.monotonic()
+        assert main(["status", "--storage", wrong.render_as_string(hide_password=False)]) == 3
+        assert fix in _one_line_error(capsys)
+        assert time.monotonic() - start < 3
 
 
 def test_a_lock_held_by_another_process_is_one_line(tmp_path: Path) -> None:
@@ -68,3 +90,15 @@ def test_a_lock_held_by_another_process_is_one_line(tmp_path: Path) -> None:
         holder.close()
     line = describe_store_error(err.value, url)
     assert "stayed locked by another process" in line and "\n" not in line
+
+
+def test_ctrl_c_while_opening_the_store_is_one_line_and_exit_130(capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import experiments.store.startup
+
+    def interrupted(url: str, *, create: bool = False) -> Store:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(experiments.store.startup, "open_store", interrupted)
+    assert main(["status", "--storage", "sqlite:///x.db"]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("interrupted: ") and "\n" not in err and "Traceback" not in err
