@@ -22,7 +22,9 @@ class Observation:
 
     `params` holds the searched values only. `loss` is None exactly when `failed` is True
     (a config failure: divergence, OOM, invalid). `cost` is in the sweep's cost unit (FLOPs for
-    the MoE trainer), positive.
+    the MoE trainer), positive: what a run of these params costs, its place on the cost axis.
+    `spent`: what this observation actually added to the sweep's bill, when that differs (a
+    decay branch paid only its cool-down); None means `cost`.
     """
 
     params: Mapping[str, Any]
@@ -30,6 +32,7 @@ class Observation:
     loss: float | None = None
     failed: bool = False
     suggestion_id: str | None = None
+    spent: float | None = None
 
     def __post_init__(self) -> None:
         if self.failed == (self.loss is not None) and not self.failed:

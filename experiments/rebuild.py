@@ -34,6 +34,7 @@ def to_observation(trial: Trial, fallback_cost: float = 1.0) -> Observation:
         loss=None if failed else trial.loss,
         failed=failed,
         suggestion_id=trial.suggestion_id,
+        spent=(trial.metrics or {}).get("spent_flops"),
     )
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import sys
 import time
@@ -104,10 +105,18 @@ def price(p: dict) -> float:
     return 6.0 * p["n_params"] * p["tokens"]
 
 
-def run_arm(world: World, seed: int, budget: float, cap: float, curves: bool) -> dict:
-    """One sweep; returns its observations (n, d, lr, observed loss, cost axis) and spend."""
+def run_arm(
+    world: World, seed: int, budget: float, cap: float, curves: bool, max_trials: int = 60
+) -> dict:
+    """One sweep of at most `max_trials` trials (stopped ones count) until `budget` is spent;
+    returns its observations (n, d, lr, observed loss, cost axis) and spend."""
     opt = CarbsOptimizer(
-        space(), seed=seed, price=price, max_suggestion_cost=cap, max_total_cost=budget
+        space(),
+        seed=seed,
+        price=price,
+        max_suggestion_cost=cap,
+        max_total_cost=budget,
+        max_trials=max_trials,
     )
     rng = np.random.default_rng([seed, 7])
     lo, hi = space().param("tokens").min, space().param("tokens").max
@@ -115,8 +124,10 @@ def run_arm(world: World, seed: int, budget: float, cap: float, curves: bool) ->
     finished: list[FinishedCurve] = []
     pruned: list[dict] = []
     spent, trials, n_pruned = 0.0, 0, 0
-    while spent < budget:
+    while spent < budget and trials < max_trials:
         (s,) = opt.suggest(1, tried=pruned)
+        if os.environ.get("CURVES_DEBUG"):
+            print(f"  trial {trials} spent {spent:.3g} pruned {n_pruned}", flush=True)
         p = dict(s.params)
         n, d, lr = p["n_params"], p["tokens"], p["lr"]
         full = world.loss(n, d, lr) * (1 + 0.005 * rng.normal())
@@ -144,7 +155,8 @@ def run_arm(world: World, seed: int, budget: float, cap: float, curves: bool) ->
             y = world.loss(n, bd, lr) * (1 + 0.005 * rng.normal())
             obs.append({"n": n, "d": bd, "lr": lr, "loss": y, "cost": 6 * n * bd})
             if lo <= bd <= hi:
-                opt.observe(Observation({**p, "tokens": bd}, 6 * n * bd, y))
+                spent_b = 6 * n * DECAY_FRAC * bd
+                opt.observe(Observation({**p, "tokens": bd}, 6 * n * bd, y, spent=spent_b))
         if stopped_at is not None:
             n_pruned += 1
             pruned.append(p)

@@ -330,7 +330,9 @@ class CarbsOptimizer:
         s = self.settings
         return spending_plan(
             np.asarray([o.cost for o in self.observations if _is_success(o)], dtype=float),
-            np.asarray([o.cost for o in self.observations], dtype=float),
+            np.asarray(
+                [o.cost if o.spent is None else o.spent for o in self.observations], dtype=float
+            ),
             float(self._predicted_costs(state, pending).sum()),
             len(self.observations),
             max_cost_growth=s.max_cost_growth,
