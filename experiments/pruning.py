@@ -92,6 +92,8 @@ def decide(
     if frontier is None:
         return PruneDecision(False, None, None, "no finished trial at or below its cost")
     fraction = points[-1][0] / planned_cost
+    if fraction >= 1.0 - 1e-9:
+        return PruneDecision(False, None, frontier, "it has run its whole course")
     ratios = calibration_ratios(finished, fraction, min_evals)
     if len(ratios) < MIN_CALIBRATION_TRIALS:
         return PruneDecision(False, None, frontier, f"{len(ratios)} finished curves to calibrate")
