@@ -1,0 +1,323 @@
+"""Side-by-side runs of our CARBS and Imbue's on the problem family (`family.py`).
+
+Each (method, problem, seed) run is one subprocess of `carbs_driver.py` in the method's venv:
+Imbue's in its own venv (a benchmark-only dependency), ours in the current interpreter with
+`ours_root` on PYTHONPATH. Imbue's runs are cached as JSON (its code never changes), so a rerun
+of ours does not rerun it; a cached run is only reused if the current `family.py` gives the
+same noise-free losses for its trials. Methods: `carbs` (ours, through `carbs.compat`), `imbue`, and the cheap in-process baselines
+`tpe` and `random`.
+
+Metric: gap at budget C = (best noise-free loss among successful trials costing <= C) /
+frontier(C) - 1 (inf when no trial costs <= C).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import family  # noqa: E402
+
+DRIVER = HERE / "carbs_driver.py"
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Where each method's code lives."""
+
+    ours_root: Path  # repo whose `carbs` package is ours (default /work/main: the lead's HEAD)
+    imbue_python: Path  # interpreter of the venv with Imbue's `carbs` installed
+    cache_dir: Path
+
+
+def _git_head(root: Path) -> str:
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "carbs"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _subprocess_run(setup: Setup, impl: str, problem: str, seed: int, trials: int) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", WANDB_MODE="disabled")
+    if impl == "ours":
+        env["PYTHONPATH"] = str(setup.ours_root)
+        python = sys.executable
+    else:
+        python = str(setup.imbue_python)
+    cmd = [python, str(DRIVER), "--impl", impl, "--problem", problem, "--seed", str(seed)]
+    cmd += ["--trials", str(trials)]
+    done = subprocess.run(cmd, cwd=HERE, env=env, capture_output=True, text=True)
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(
+            f"{impl} on {problem} seed {seed} failed (rc {done.returncode}):\n{done.stderr[-3000:]}"
+        )
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+def _matches_family(run: dict) -> bool:
+    """Whether a cached run's noise-free losses are what the current family.py gives."""
+    problem = family.make(run["problem"])
+    for t in run["trials"]:
+        y = problem.true_loss(t["params"])
+        if (y is None) != (t["true_loss"] is None) or (
+            y is not None and not math.isclose(y, t["true_loss"], rel_tol=1e-9)
+        ):
+            return False
+    return True
+
+
+def imbue_run(setup: Setup, problem: str, seed: int, trials: int) -> dict:
+    path = setup.cache_dir / f"imbue_{problem}_s{seed}_t{trials}.json"
+    if path.exists():
+        run = json.loads(path.read_text())
+        if _matches_family(run):
+            return run
+        print(f"stale cache {path} (family.py changed): rerunning", file=sys.stderr)
+    run = _subprocess_run(setup, "imbue", problem, seed, trials)
+    setup.cache_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(run))
+    return run
+
+
+def ours_run(setup: Setup, problem: str, seed: int, trials: int) -> dict:
+    run = _subprocess_run(setup, "ours", problem, seed, trials)
+    run["commit"] = _git_head(setup.ours_root)
+    return run
+
+
+def baseline_run(method: str, name: str, seed: int, trials: int) -> dict:
+    """Optuna TPE (loss only, not cost-aware) or uniform random in the basic space."""
+    import optuna
+
+    problem = family.make(name)
+    rng = np.random.default_rng([seed, 2020])
+    draw = np.random.default_rng([seed, 7])
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
+    rows = []
+    start = time.perf_counter()
+    for _ in range(trials):
+        t = time.perf_counter()
+        if method == "tpe":
+            trial = study.ask()
+            values = {
+                s.name: trial.suggest_float(s.name, s.min, s.max, log=s.kind in ("log", "logit"))
+                for s in problem.params
+            }
+        else:
+            values = {
+                s.name: math.exp(draw.uniform(math.log(s.min), math.log(s.max)))
+                if s.kind in ("log", "logit")
+                else draw.uniform(s.min, s.max)
+                for s in problem.params
+            }
+        suggest_s = time.perf_counter() - t
+        legal = problem.legal(values)
+        loss, cost = problem.evaluate(legal, rng)
+        if method == "tpe":
+            if loss is None:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            else:
+                study.tell(trial, loss)
+        rows.append(
+            {
+                "params": legal,
+                "cost": cost,
+                "loss": loss,
+                "true_loss": problem.true_loss(legal),
+                "failed": loss is None,
+                "suggest_s": suggest_s,
+            }
+        )
+    return {
+        "impl": method,
+        "problem": name,
+        "seed": seed,
+        "trials": rows,
+        "wall_s": time.perf_counter() - start,
+    }
+
+
+# ---- metrics ----------------------------------------------------------------------------------
+
+
+def gaps(run: dict, problem: family.FamilyProblem) -> list[float]:
+    """Per budget: best noise-free loss among successful trials costing <= C, / frontier - 1."""
+    out = []
+    for c in problem.budgets:
+        ok = [t["true_loss"] for t in run["trials"] if not t["failed"] and t["cost"] <= c]
+        out.append(min(ok) / problem.frontier(c) - 1 if ok else math.inf)
+    return out
+
+
+def summary(run: dict, problem: family.FamilyProblem) -> dict[str, Any]:
+    trials = run["trials"]
+    seen: set[tuple] = set()
+    repeats = 0
+    for t in trials:
+        key = tuple(sorted(t["params"].items()))
+        repeats += key in seen
+        seen.add(key)
+    return {
+        "seed": run["seed"],
+        "gaps": gaps(run, problem),
+        "spend": sum(t["cost"] for t in trials),
+        "max_cost": max(t["cost"] for t in trials),
+        "repeat_share": repeats / len(trials),
+        "failures": sum(t["failed"] for t in trials),
+        "wall_s": run["wall_s"],
+    }
+
+
+def run_family(
+    setup: Setup, problems: list[str], methods: list[str], seeds: int, trials: int
+) -> list[dict]:
+    """Every method on every problem and seed; returns one row per (problem, method)."""
+    rows = []
+    for name in problems:
+        problem = family.make(name)
+        for method in methods:
+            runs = []
+            for seed in range(seeds):
+                if method == "imbue":
+                    run = imbue_run(setup, name, seed, trials)
+                elif method == "carbs":
+                    run = ours_run(setup, name, seed, trials)
+                else:
+                    run = baseline_run(method, name, seed, trials)
+                runs.append(run)
+                print(
+                    f"{name} {method} seed {seed}: gaps "
+                    + " ".join(_pct(g) for g in gaps(run, problem))
+                    + f" ({run['wall_s']:.0f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            per_seed = [summary(r, problem) for r in runs]
+            rows.append(
+                {
+                    "problem": name,
+                    "method": method,
+                    "commit": runs[0].get("commit"),
+                    "budgets": list(problem.budgets),
+                    "frontier": [problem.frontier(c) for c in problem.budgets],
+                    "median_gap": [
+                        statistics.median(s["gaps"][i] for s in per_seed)
+                        for i in range(len(problem.budgets))
+                    ],
+                    "per_seed": per_seed,
+                    "trials": trials,
+                    "runs": runs,
+                }
+            )
+    return rows
+
+
+# ---- report -----------------------------------------------------------------------------------
+
+
+def _pct(g: float) -> str:
+    return "none" if math.isinf(g) else f"{100 * g:.1f} %"
+
+
+def table(rows: list[dict], reference: str = "imbue", challenger: str = "carbs") -> str:
+    """A markdown table per problem: median and per-seed gaps per budget, seeds where the
+    challenger beats the reference, spend, largest trial, repeats, failures, wall time."""
+    out = []
+    for name in dict.fromkeys(r["problem"] for r in rows):
+        mine = [r for r in rows if r["problem"] == name]
+        budgets = mine[0]["budgets"]
+        by_method = {r["method"]: r for r in mine}
+        ref = by_method.get(reference)
+        head = ["method"] + [f"median gap @ {c:.0e}" for c in budgets]
+        head += ["per-seed gaps (" + " / ".join(f"{c:.0e}" for c in budgets) + ")"]
+        head += [
+            "beats imbue (seeds per budget)",
+            "median spend",
+            "max trial cost",
+            "repeats",
+            "failures",
+            "wall s / run",
+        ]
+        lines = [
+            f"**{name}** (frontier "
+            + ", ".join(f"{f:.4g}" for f in mine[0]["frontier"])
+            + f"; {mine[0]['trials']} trials, {len(mine[0]['per_seed'])} seeds)",
+            "",
+            "| " + " | ".join(head) + " |",
+            "|" + " --- |" * len(head),
+        ]
+        for r in mine:
+            seeds = r["per_seed"]
+            beats = "-"
+            if ref is not None and r is not ref:
+                wins = [
+                    sum(
+                        s["gaps"][i] < q["gaps"][i]
+                        for s, q in zip(seeds, ref["per_seed"], strict=True)
+                    )
+                    for i in range(len(budgets))
+                ]
+                beats = " / ".join(f"{w}/{len(seeds)}" for w in wins)
+            label = r["method"] + (f" ({r['commit']})" if r.get("commit") else "")
+            cells = [label] + [_pct(g) for g in r["median_gap"]]
+            cells.append(
+                "; ".join("/".join(_pct(g).replace(" %", "") for g in s["gaps"]) for s in seeds)
+            )
+            cells += [
+                beats,
+                f"{statistics.median(s['spend'] for s in seeds):.2g}",
+                f"{max(s['max_cost'] for s in seeds):.2g}",
+                f"{100 * statistics.mean(s['repeat_share'] for s in seeds):.0f} %",
+                f"{statistics.mean(s['failures'] for s in seeds):.1f}",
+                f"{statistics.mean(s['wall_s'] for s in seeds):.0f}",
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+        if ref is not None and challenger in by_method:
+            ch = by_method[challenger]
+            half = all(
+                g <= 0.5 * q for g, q in zip(ch["median_gap"], ref["median_gap"], strict=True)
+            )
+            four = all(
+                sum(
+                    s["gaps"][i] < q["gaps"][i]
+                    for s, q in zip(ch["per_seed"], ref["per_seed"], strict=True)
+                )
+                >= 4
+                for i in range(len(budgets))
+            )
+            lines.append("")
+            lines.append(
+                f"target: median gap <= half of Imbue's at every budget: "
+                f"{'yes' if half else 'no'}; better on >= 4 of 5 seeds at every budget: "
+                f"{'yes' if four else 'no'}"
+            )
+        out.append("\n".join(lines))
+    return "\n\n".join(out)
