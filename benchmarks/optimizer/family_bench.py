@@ -4,8 +4,8 @@ Each (method, problem, seed) run is one subprocess of `carbs_driver.py` in the m
 Imbue's in its own venv (a benchmark-only dependency), ours in the current interpreter with
 `ours_root` on PYTHONPATH. Imbue's runs are cached as JSON (its code never changes), so a rerun
 of ours does not rerun it; a cached run is only reused if the current `family.py` gives the
-same noise-free losses for its trials. Methods: `carbs` (ours, through `carbs.compat`), `imbue`, and the cheap in-process baselines
-`tpe` and `random`.
+same noise-free losses for its trials. Methods: `carbs` (ours, through `carbs.compat`), `carbs_cat` (ours natively, moe's n_experts
+and top_k as categoricals), `imbue`, and the cheap in-process baselines `tpe` and `random`.
 
 Metric: gap at budget C = (best noise-free loss among successful trials costing <= C) /
 frontier(C) - 1 (inf when no trial costs <= C).
@@ -65,7 +65,7 @@ def _git_head(root: Path) -> str:
 def _subprocess_run(setup: Setup, impl: str, problem: str, seed: int, trials: int) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", WANDB_MODE="disabled")
-    if impl == "ours":
+    if impl.startswith("ours"):
         env["PYTHONPATH"] = str(setup.ours_root)
         python = sys.executable
     else:
@@ -106,8 +106,8 @@ def imbue_run(setup: Setup, problem: str, seed: int, trials: int) -> dict:
     return run
 
 
-def ours_run(setup: Setup, problem: str, seed: int, trials: int) -> dict:
-    run = _subprocess_run(setup, "ours", problem, seed, trials)
+def ours_run(setup: Setup, problem: str, seed: int, trials: int, impl: str = "ours") -> dict:
+    run = _subprocess_run(setup, impl, problem, seed, trials)
     run["commit"] = _git_head(setup.ours_root)
     return run
 
@@ -210,6 +210,8 @@ def run_family(
                     run = imbue_run(setup, name, seed, trials)
                 elif method == "carbs":
                     run = ours_run(setup, name, seed, trials)
+                elif method == "carbs_cat":  # moe with true categoricals
+                    run = ours_run(setup, name, seed, trials, impl="ours_cat")
                 else:
                     run = baseline_run(method, name, seed, trials)
                 runs.append(run)
