@@ -13,6 +13,7 @@ frontier(C) - 1 (inf when no trial costs <= C).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -44,22 +45,22 @@ class Setup:
 
 
 def _git_head(root: Path) -> str:
+    """The short HEAD of `root`, plus '+dirty:<hash of the diff>' when carbs/ has uncommitted
+    changes (ours runs whatever is on disk there)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, check=True
+        ).stdout
+
     try:
-        head = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--", "carbs"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        return head + ("+dirty" if dirty else "")
+        head = git("rev-parse", "--short", "HEAD").strip()
+        diff = git("diff", "HEAD", "--", "carbs") + git(
+            "ls-files", "--others", "--exclude-standard", "--", "carbs"
+        )
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    return head + (f"+dirty:{hashlib.sha1(diff.encode()).hexdigest()[:7]}" if diff else "")
 
 
 def _subprocess_run(setup: Setup, impl: str, problem: str, seed: int, trials: int) -> dict:
@@ -227,7 +228,7 @@ def run_family(
                 {
                     "problem": name,
                     "method": method,
-                    "commit": runs[0].get("commit"),
+                    "commit": ",".join(sorted({r["commit"] for r in runs if r.get("commit")})),
                     "budgets": list(problem.budgets),
                     "frontier": [problem.frontier(c) for c in problem.budgets],
                     "median_gap": [
