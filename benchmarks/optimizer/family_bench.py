@@ -2,9 +2,10 @@
 
 Each (method, problem, seed) run is one subprocess of `carbs_driver.py` in the method's venv:
 Imbue's in its own venv (a benchmark-only dependency), ours in the current interpreter with
-`ours_root` on PYTHONPATH. Imbue's runs are cached as JSON (its code never changes), so a rerun
-of ours does not rerun it; a cached run is only reused if the current `family.py` gives the
-same noise-free losses for its trials. Methods: `carbs` (ours, through `carbs.compat`), `carbs_cat` (ours natively, moe's n_experts
+`ours_root` on PYTHONPATH. Runs are cached as JSON under benchmarks/results/family_cache/:
+Imbue's by (problem, seed, trials) (its code never changes), ours also by the code version of
+`ours_root`, so a rerun after an optimizer change reruns ours only. A cached run is only reused
+if the current `family.py` gives the same noise-free losses for its trials. Methods: `carbs` (ours, through `carbs.compat`), `carbs_cat` (ours natively, moe's n_experts
 and top_k as categoricals), `imbue`, and the cheap in-process baselines `tpe` and `random`.
 
 Metric: gap at budget C = (best noise-free loss among successful trials costing <= C) /
@@ -108,8 +109,18 @@ def imbue_run(setup: Setup, problem: str, seed: int, trials: int) -> dict:
 
 
 def ours_run(setup: Setup, problem: str, seed: int, trials: int, impl: str = "ours") -> dict:
+    """Our run, cached under the code version it ran (HEAD plus a hash of any uncommitted
+    carbs/ diff), so a changed optimizer always reruns and an unchanged one is not rerun."""
+    commit = _git_head(setup.ours_root)
+    path = setup.cache_dir / f"{impl}_{commit.replace(':', '_')}_{problem}_s{seed}_t{trials}.json"
+    if commit != "unknown" and path.exists():
+        run = json.loads(path.read_text())
+        if _matches_family(run):
+            return run
     run = _subprocess_run(setup, impl, problem, seed, trials)
-    run["commit"] = _git_head(setup.ours_root)
+    run["commit"] = commit
+    setup.cache_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(run))
     return run
 
 
