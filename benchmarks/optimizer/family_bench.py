@@ -189,6 +189,16 @@ def gaps(run: dict, problem: family.FamilyProblem) -> list[float]:
     return out
 
 
+def cost_fractions(run: dict, problem: family.FamilyProblem) -> list[float]:
+    """Per budget: the cost of the trial behind the gap as a fraction of the budget (a run at
+    half the budget cannot reach frontier(C) however well tuned)."""
+    out = []
+    for c in problem.budgets:
+        ok = [t for t in run["trials"] if not t["failed"] and t["cost"] <= c]
+        out.append(min(ok, key=lambda t: t["true_loss"])["cost"] / c if ok else math.nan)
+    return out
+
+
 def summary(run: dict, problem: family.FamilyProblem) -> dict[str, Any]:
     trials = run["trials"]
     seen: set[tuple] = set()
@@ -200,6 +210,7 @@ def summary(run: dict, problem: family.FamilyProblem) -> dict[str, Any]:
     return {
         "seed": run["seed"],
         "gaps": gaps(run, problem),
+        "best_cost_fraction": cost_fractions(run, problem),
         "spend": sum(t["cost"] for t in trials),
         "max_cost": max(t["cost"] for t in trials),
         "repeat_share": repeats / len(trials),
