@@ -1,11 +1,14 @@
 """Side-by-side runs of our CARBS and Imbue's on the problem family (`family.py`).
 
 Each (method, problem, seed) run is one subprocess of `carbs_driver.py` in the method's venv:
-Imbue's in its own venv (a benchmark-only dependency), ours in the current interpreter with
-`ours_root` on PYTHONPATH. Runs are cached as JSON under benchmarks/results/family_cache/:
-Imbue's by (problem, seed, trials) (its code never changes), ours also by the code version of
-`ours_root`, so a rerun after an optimizer change reruns ours only. A cached run is only reused
-if the current `family.py` gives the same noise-free losses for its trials. Methods: `carbs` (ours, through `carbs.compat`), `carbs_cat` (ours natively, moe's n_experts
+Imbue's in its own venv (a benchmark-only dependency), ours in the current interpreter with a
+snapshot of `ours_root`'s carbs/ on PYTHONPATH. Runs are cached as JSON under
+benchmarks/results/family_cache/: Imbue's by (problem, seed, trials) (its code never changes),
+ours also by the code version of the snapshot, so a rerun after an optimizer change reruns ours
+only. A cached run is only reused if the current `family.py` gives the same noise-free losses
+for its trials.
+
+Methods: `carbs` (ours, through `carbs.compat`), `carbs_cat` (ours natively, moe's n_experts
 and top_k as categoricals), `imbue`, and the cheap in-process baselines `tpe` and `random`.
 
 Metric: gap at budget C = (best noise-free loss among successful trials costing <= C) /
@@ -18,6 +21,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -40,7 +44,8 @@ DRIVER = HERE / "carbs_driver.py"
 class Setup:
     """Where each method's code lives."""
 
-    ours_root: Path  # repo whose `carbs` package is ours (default /work/main: the lead's HEAD)
+    ours_root: Path  # a copy of carbs/ taken from the repo once per command (see `snapshot`)
+    ours_label: str  # that repo's HEAD at the copy, plus a hash of its uncommitted carbs/ diff
     imbue_python: Path  # interpreter of the venv with Imbue's `carbs` installed
     cache_dir: Path
 
@@ -62,6 +67,20 @@ def _git_head(root: Path) -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + (f"+dirty:{hashlib.sha1(diff.encode()).hexdigest()[:7]}" if diff else "")
+
+
+def snapshot(repo: Path, dest: Path) -> tuple[Path, str]:
+    """Copy `repo`'s carbs/ package (as on disk, uncommitted edits included) under `dest`, so
+    every run of one command uses one version of our optimizer while its authors keep editing.
+    Returns the folder to put on PYTHONPATH and the version label."""
+    label = _git_head(repo)
+    root = dest / label.replace(":", "_")
+    if not (root / "carbs").exists() or label.endswith("unknown"):
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.copytree(
+            repo / "carbs", root / "carbs", ignore=shutil.ignore_patterns("__pycache__")
+        )
+    return root, label
 
 
 def _subprocess_run(setup: Setup, impl: str, problem: str, seed: int, trials: int) -> dict:
@@ -111,7 +130,7 @@ def imbue_run(setup: Setup, problem: str, seed: int, trials: int) -> dict:
 def ours_run(setup: Setup, problem: str, seed: int, trials: int, impl: str = "ours") -> dict:
     """Our run, cached under the code version it ran (HEAD plus a hash of any uncommitted
     carbs/ diff), so a changed optimizer always reruns and an unchanged one is not rerun."""
-    commit = _git_head(setup.ours_root)
+    commit = setup.ours_label
     path = setup.cache_dir / f"{impl}_{commit.replace(':', '_')}_{problem}_s{seed}_t{trials}.json"
     if commit != "unknown" and path.exists():
         run = json.loads(path.read_text())

@@ -180,8 +180,13 @@ def quality(
 
 def family_command(a: argparse.Namespace) -> None:
     """Our CARBS against Imbue's (and baselines) on the problem family, sequential trials."""
+    ours_root, ours_label = family_bench.snapshot(
+        Path(a.ours_root), ROOT / "benchmarks/results/family_snapshots"
+    )
+    print(f"ours: {a.ours_root} at {ours_label}, copied to {ours_root}", file=sys.stderr)
     setup = family_bench.Setup(
-        ours_root=Path(a.ours_root),
+        ours_root=ours_root,
+        ours_label=ours_label,
         imbue_python=Path(a.imbue_python),
         cache_dir=ROOT / "benchmarks/results/family_cache",
     )
