@@ -19,7 +19,7 @@ Forms:
   reference protocol).
 - moe: N per expert, D, lr, n_experts (4..32), top_k (1..4): more experts add capacity at a
   small routing cost, top_k adds active compute; the best (n_experts, top_k) moves with budget.
-- hetero: a 4-param Chinchilla-like law whose noise grows at small cost (2 % at 1e15 FLOPs,
+- hetero: a 4-param Chinchilla-like law whose noise grows at small cost (1.6 % at 1e15 FLOPs,
   0.2 % at 1e18).
 - hartmann6: BoTorch's Hartmann 6-D function made cost-aware: a `size` param is the cost, the
   optimum moves with log(size), loss = 1 + size^-0.3 (1 + 2 h(x)).
