@@ -72,7 +72,10 @@ def _git_head(root: Path) -> str:
 def snapshot(repo: Path, dest: Path) -> tuple[Path, str]:
     """Copy `repo`'s carbs/ package (as on disk, uncommitted edits included) under `dest`, so
     every run of one command uses one version of our optimizer while its authors keep editing.
-    Returns the folder to put on PYTHONPATH and the version label."""
+    Passing an earlier snapshot folder as `repo` reruns that version (and reuses its cached
+    runs). Returns the folder to put on PYTHONPATH and the version label."""
+    if repo.resolve().parent == dest.resolve() and (repo / "carbs").is_dir():
+        return repo, repo.name  # an earlier snapshot, named by its label: reuse it as it is
     label = _git_head(repo)
     root = dest / label.replace(":", "_")
     if not (root / "carbs").exists() or label.endswith("unknown"):
