@@ -75,7 +75,10 @@ def snapshot(repo: Path, dest: Path) -> tuple[Path, str]:
     Passing an earlier snapshot folder as `repo` reruns that version (and reuses its cached
     runs). Returns the folder to put on PYTHONPATH and the version label."""
     if repo.resolve().parent == dest.resolve() and (repo / "carbs").is_dir():
-        return repo, repo.name  # an earlier snapshot, named by its label: reuse it as it is
+        return (
+            repo.resolve(),
+            repo.name,
+        )  # an earlier snapshot, named by its label: reuse it as it is
     label = _git_head(repo)
     root = dest / label.replace(":", "_")
     if not (root / "carbs").exists() or label.endswith("unknown"):
