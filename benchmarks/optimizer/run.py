@@ -189,11 +189,12 @@ def family_command(a: argparse.Namespace) -> None:
         ours_label=ours_label,
         imbue_python=Path(a.imbue_python),
         cache_dir=ROOT / "benchmarks/results/family_cache",
+        cached_only=a.cached_only,
     )
     problems = (a.problems or ",".join(family_bench.family.PROBLEMS)).split(",")
     methods = (a.methods or "carbs,imbue").split(",")
     t = time.perf_counter()
-    rows = family_bench.run_family(setup, problems, methods, a.seeds, a.trials)
+    rows = family_bench.run_family(setup, problems, methods, a.seeds, a.trials or 30)
     report = family_bench.table(rows)
     print(report)
     out = Path(a.out or ROOT / "benchmarks/results/family.json")
@@ -214,7 +215,7 @@ def main() -> None:
         "--methods", help="default: carbs,carbs_capped,tpe,gp,random (family: carbs,imbue)"
     )
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--trials", type=int, default=120)
+    ap.add_argument("--trials", type=int, help="default: 120 (family: 30)")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 avoids contention)")
     ap.add_argument(
@@ -225,6 +226,9 @@ def main() -> None:
         "--ours-root", default="/work/main", help="family: the repo whose carbs package is ours"
     )
     ap.add_argument("--imbue-python", default="/tmp/imbue-venv/bin/python")
+    ap.add_argument(
+        "--cached-only", action="store_true", help="family: tabulate cached runs, run nothing"
+    )
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     if a.what == "family":
@@ -233,6 +237,7 @@ def main() -> None:
     a.problems = a.problems or "scaling_world,hartmann6,branin"
     a.methods = a.methods or "carbs,carbs_capped,tpe,gp,random"
     a.out = a.out or str(ROOT / "benchmarks/results/optimizer.json")
+    a.trials = a.trials or 120
     result: dict = {}
     if a.what in ("latency", "all"):
         result["latency"] = latency([int(s) for s in a.sizes.split(",")], a.steps)
