@@ -3,6 +3,7 @@
     python benchmarks/optimizer/run.py latency            # suggest time vs. #observations, 10-D
     python benchmarks/optimizer/run.py quality --seeds 5  # cost to reach the frontier
     python benchmarks/optimizer/run.py all
+    python benchmarks/optimizer/run.py family --methods carbs,imbue --seeds 5 --trials 30
 
 Results are printed and written as JSON under benchmarks/results/ (git-ignored).
 """
@@ -23,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from benchmarks.optimizer import family_bench  # noqa: E402
 from benchmarks.optimizer.drivers import cost_to_frontier, run_native, run_optuna  # noqa: E402
 from benchmarks.optimizer.problems import make  # noqa: E402
 from carbs.bayes import CarbsOptimizer  # noqa: E402
@@ -176,23 +178,66 @@ def quality(
     return rows
 
 
+def family_command(a: argparse.Namespace) -> None:
+    """Our CARBS against Imbue's (and baselines) on the problem family, sequential trials."""
+    ours_root, ours_label = family_bench.snapshot(
+        Path(a.ours_root), ROOT / "benchmarks/results/family_snapshots"
+    )
+    print(f"ours: {a.ours_root} at {ours_label}, copied to {ours_root}", file=sys.stderr)
+    setup = family_bench.Setup(
+        ours_root=ours_root,
+        ours_label=ours_label,
+        imbue_python=Path(a.imbue_python),
+        cache_dir=ROOT / "benchmarks/results/family_cache",
+        cached_only=a.cached_only,
+    )
+    problems = (a.problems or ",".join(family_bench.family.PROBLEMS)).split(",")
+    methods = (a.methods or "carbs,imbue").split(",")
+    t = time.perf_counter()
+    rows = family_bench.run_family(setup, problems, methods, a.seeds, a.trials or 30)
+    report = family_bench.table(rows)
+    print(report)
+    out = Path(a.out or ROOT / "benchmarks/results/family.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"rows": rows, "wall_s": time.perf_counter() - t}, indent=1))
+    out.with_suffix(".md").write_text(report + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("what", choices=["latency", "quality", "all"])
+    ap.add_argument("what", choices=["latency", "quality", "all", "family"])
     ap.add_argument("--sizes", default="20,100,300,1000,2000")
     ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--problems", default="scaling_world,hartmann6,branin")
-    ap.add_argument("--methods", default="carbs,carbs_capped,tpe,gp,random")
+    ap.add_argument(
+        "--problems", help="default: scaling_world,hartmann6,branin (family: all its forms)"
+    )
+    ap.add_argument(
+        "--methods", help="default: carbs,carbs_capped,tpe,gp,random (family: carbs,imbue)"
+    )
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--trials", type=int, default=120)
+    ap.add_argument("--trials", type=int, help="default: 120 (family: 30)")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 avoids contention)")
     ap.add_argument(
         "--settings", default="{}", help="JSON settings for the carbs methods (e.g. an ablation)"
     )
-    ap.add_argument("--out", default=str(ROOT / "benchmarks/results/optimizer.json"))
+    ap.add_argument("--out", help="default: benchmarks/results/optimizer.json (family.json)")
+    ap.add_argument(
+        "--ours-root", default="/work/main", help="family: the repo whose carbs package is ours"
+    )
+    ap.add_argument("--imbue-python", default="/tmp/imbue-venv/bin/python")
+    ap.add_argument(
+        "--cached-only", action="store_true", help="family: tabulate cached runs, run nothing"
+    )
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    if a.what == "family":
+        family_command(a)
+        return
+    a.problems = a.problems or "scaling_world,hartmann6,branin"
+    a.methods = a.methods or "carbs,carbs_capped,tpe,gp,random"
+    a.out = a.out or str(ROOT / "benchmarks/results/optimizer.json")
+    a.trials = a.trials or 120
     result: dict = {}
     if a.what in ("latency", "all"):
         result["latency"] = latency([int(s) for s in a.sizes.split(",")], a.steps)
