@@ -10,36 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from carbs.compat_names import UTILS_NAMES
+
 # Imbue's `carbs/__init__.py` is `from carbs.carbs import CARBS; from carbs.utils import *`:
 # these are those names, each resolved from carbs.utils on first use.
-_COMPAT = {
-    "CARBS",
-    "CARBSParams",
-    "LinearSpace",
-    "LogSpace",
-    "LogitSpace",
-    "ObservationGroup",
-    "ObservationInBasic",
-    "ObservationInParam",
-    "ObserveOutput",
-    "OutstandingSuggestionEstimatorEnum",
-    "Param",
-    "ParamDictType",
-    "ParamType",
-    "RealNumberSpace",
-    "SUGGESTION_ID_DICT_KEY",
-    "SuggestionInBasic",
-    "SuggestionRedistributionMethodEnum",
-    "SuggestOutput",
-    "WandbLoggingParams",
-    "add_dict_key_prefix",
-    "get_pareto_groups",
-    "get_pareto_groups_conservative",
-    "group_observations",
-    "observation_group_cost",
-    "observation_group_output",
-    "pareto_area_from_groups",
-}
+_COMPAT = {"CARBS", *UTILS_NAMES}
 
 
 def __getattr__(name: str) -> Any:

@@ -5,7 +5,7 @@ Why: Imbue's test file, README and notebook import `CARBSParams`, `LinearSpace`,
 names are the drop-in's in `carbs.compat` and `carbs.compat_groups`.
 """
 
-from carbs.compat import (
+from carbs.compat import (  # noqa: F401 - re-exported through __all__
     SUGGESTION_ID_DICT_KEY,
     CARBSParams,
     LinearSpace,
@@ -24,7 +24,7 @@ from carbs.compat import (
     SuggestOutput,
     WandbLoggingParams,
 )
-from carbs.compat_groups import (
+from carbs.compat_groups import (  # noqa: F401 - re-exported through __all__
     ObservationGroup,
     add_dict_key_prefix,
     get_pareto_groups,
@@ -34,31 +34,6 @@ from carbs.compat_groups import (
     observation_group_output,
     pareto_area_from_groups,
 )
+from carbs.compat_names import UTILS_NAMES
 
-__all__ = [
-    "CARBSParams",
-    "LinearSpace",
-    "LogSpace",
-    "LogitSpace",
-    "ObservationGroup",
-    "ObservationInBasic",
-    "ObservationInParam",
-    "ObserveOutput",
-    "OutstandingSuggestionEstimatorEnum",
-    "Param",
-    "ParamDictType",
-    "ParamType",
-    "RealNumberSpace",
-    "SUGGESTION_ID_DICT_KEY",
-    "SuggestionInBasic",
-    "SuggestionRedistributionMethodEnum",
-    "SuggestOutput",
-    "WandbLoggingParams",
-    "add_dict_key_prefix",
-    "get_pareto_groups",
-    "get_pareto_groups_conservative",
-    "group_observations",
-    "observation_group_cost",
-    "observation_group_output",
-    "pareto_area_from_groups",
-]
+__all__ = list(UTILS_NAMES)  # every name imported above (tests check each resolves)
