@@ -224,6 +224,23 @@ class ObserveOutput:
     logs: dict[str, Any] = field(default_factory=dict)
 
 
+def optimizer_settings(config: CARBSParams) -> dict[str, Any]:
+    """`CarbsOptimizer` keywords equivalent to an Imbue `CARBSParams` (seed included)."""
+    c = config
+    return {
+        "seed": c.seed,
+        "search_radius": c.initial_search_radius,
+        "num_random_samples": c.num_random_samples,
+        "num_candidates_per_dim": c.num_candidates_for_suggestion_per_dim,
+        "exploration_bias": c.exploration_bias,
+        "resample_frequency": c.resample_frequency,
+        "max_suggestion_cost": c.max_suggestion_cost,
+        "min_pareto_cost_fraction": c.min_pareto_cost_fraction,
+        "conservative_pareto": c.is_pareto_group_selection_conservative,
+        "clamp_pareto_value": c.is_expected_improvement_pareto_value_clamped,
+    }
+
+
 class CARBS:
     """Imbue's `CARBS(config, params)` interface on top of `CarbsOptimizer`."""
 
@@ -296,23 +313,10 @@ class CARBS:
 
     # ---- internals ----------------------------------------------------------------------------
     def _build(self) -> CarbsOptimizer:
-        c = self.config
         space = SearchSpace(
             tuple(p.space.to_param(p.name, self._centers[p.name]) for p in self.params)
         )
-        return CarbsOptimizer(
-            space,
-            seed=c.seed,
-            search_radius=c.initial_search_radius,
-            num_random_samples=c.num_random_samples,
-            num_candidates_per_dim=c.num_candidates_for_suggestion_per_dim,
-            exploration_bias=c.exploration_bias,
-            resample_frequency=c.resample_frequency,
-            max_suggestion_cost=c.max_suggestion_cost,
-            min_pareto_cost_fraction=c.min_pareto_cost_fraction,
-            conservative_pareto=c.is_pareto_group_selection_conservative,
-            clamp_pareto_value=c.is_expected_improvement_pareto_value_clamped,
-        )
+        return CarbsOptimizer(space, **optimizer_settings(self.config))
 
     def _basic(self, values: ParamDictType) -> torch.Tensor:
         return torch.tensor(

@@ -67,20 +67,9 @@ class _NativeCategorical:
                 for p in params
             )
         )
-        c = config
-        self.opt = CarbsOptimizer(
-            space,
-            seed=c.seed,
-            search_radius=c.initial_search_radius,
-            num_random_samples=c.num_random_samples,
-            num_candidates_per_dim=c.num_candidates_for_suggestion_per_dim,
-            exploration_bias=c.exploration_bias,
-            resample_frequency=c.resample_frequency,
-            max_suggestion_cost=c.max_suggestion_cost,
-            min_pareto_cost_fraction=c.min_pareto_cost_fraction,
-            conservative_pareto=c.is_pareto_group_selection_conservative,
-            clamp_pareto_value=c.is_expected_improvement_pareto_value_clamped,
-        )
+        from carbs.compat import optimizer_settings  # the settings compat's CARBS uses
+
+        self.opt = CarbsOptimizer(space, **optimizer_settings(config))
         self.api = api
 
     def suggest(self):

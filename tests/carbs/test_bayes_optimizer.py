@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from carbs.bayes import CarbsOptimizer
 from carbs.optimizer import Observation
@@ -18,15 +17,6 @@ FAST = dict(
     max_fit_points=32,
     refit_fraction=1.0,
 )
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small GP matrices gain nothing from threads; on a shared machine they only contend."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def moe_space() -> SearchSpace:

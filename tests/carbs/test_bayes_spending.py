@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from carbs.bayes import CarbsOptimizer
 from carbs.bayes.resample import noise_sd, uncertain_member
@@ -21,14 +20,6 @@ FAST = dict(
     max_fit_points=32,
     refit_fraction=1.0,
 )
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def lm_space() -> SearchSpace:

@@ -5,9 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-import torch
-
 from carbs.compat import (
     CARBS,
     CARBSParams,
@@ -41,15 +38,6 @@ def train(s: dict) -> tuple[float, float, bool]:
         return float("nan"), 1.0, True
     loss = (math.log10(s["learning_rate"]) + 2.5) ** 2 + 10 / s["width"] + s["dropout"]
     return loss, s["epochs"] * s["width"], False
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small GP matrices gain nothing from threads; on a shared machine they only contend."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def config(**kw) -> CARBSParams:

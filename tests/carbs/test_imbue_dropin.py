@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from carbs import (  # the notebook's and the README's imports
     CARBS,
@@ -23,14 +22,6 @@ from carbs.utils import CARBSParams as UtilsCARBSParams
 from carbs.utils import LinearSpace as UtilsLinearSpace
 from carbs.utils import LogSpace as UtilsLogSpace
 from carbs.utils import Param as UtilsParam
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_module_paths_name_the_same_objects() -> None:
