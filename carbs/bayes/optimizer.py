@@ -28,6 +28,7 @@ from carbs.bayes.costband import (
     BAND_PRIOR_WIDENING,
     band_target,
     cost_directed_samples,
+    fill_target,
     frontier_origin_costs,
     in_band,
 )
@@ -343,6 +344,38 @@ class CarbsOptimizer:
             climb_every=s.climb_every,
         )
 
+    def _band_targets(
+        self,
+        state: Surrogates,
+        n: int,
+        pending: list[dict[str, Any]],
+        rng: np.random.Generator,
+        plan: SpendingPlan,
+    ) -> list[float | None]:
+        """A target cost (or None) per pick: with `cost_fill_share` on, the emptiest stratum of
+        the span from the cheapest success to the costliest frontier group while one is
+        under-filled (each target counted as a trial for the next); else a random band (see
+        `carbs.bayes.costband`)."""
+        s = self.settings
+        lo_cost, hi_cost = state.frontier_cost_range()
+        targets: list[float | None] = []
+        counted = (
+            np.concatenate([state.costs, self._predicted_costs(state, pending)])
+            if s.cost_fill_share > 0
+            else state.costs
+        )
+        lo_fill = min(float(np.min(state.costs)), lo_cost)
+        for _ in range(n):
+            t = fill_target(counted, lo_fill, hi_cost, s.cost_fill_share, rng)
+            if t is None:
+                t = band_target(
+                    lo_cost, hi_cost, rng, s.cost_band_fraction, s.cost_band_growth, plan.ceiling
+                )
+            else:
+                counted = np.append(counted, t)
+            targets.append(t)
+        return targets
+
     def _bayes_picks(
         self,
         state: Surrogates,
@@ -370,17 +403,7 @@ class CarbsOptimizer:
             )
             z = self.encoder.encode_many(params)
         lo_cost, hi_cost = state.frontier_cost_range()
-        targets = [
-            band_target(
-                lo_cost,
-                hi_cost,
-                rng,
-                s.cost_band_fraction,
-                s.cost_band_growth,
-                plan.ceiling,
-            )  # fmt: skip
-            for _ in range(n)
-        ]
+        targets = self._band_targets(state, n, pending, rng, plan)
         if plan.climb_target is not None and n > 0:
             targets[0] = plan.climb_target
         band_only = np.zeros(len(params), dtype=bool)

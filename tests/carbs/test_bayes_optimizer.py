@@ -170,7 +170,9 @@ def test_cost_band_picks_land_at_their_target_and_spread_the_sweep() -> None:
     """Noise hides what compute buys here (gain 0.12 per e-fold of cost, noise sd 0.12), the
     regime where EI alone hugs the starting cost; band picks must land in their band, and
     bands must carry the sweep over a decade of cost."""
-    opt = CarbsOptimizer(_tiny_moe_space(), seed=0, cost_band_fraction=1.0, **FAST)
+    opt = CarbsOptimizer(
+        _tiny_moe_space(), seed=0, cost_band_fraction=1.0, cost_fill_share=0.0, **FAST
+    )
     rng = np.random.default_rng(0)
     costs, hits, banded = [], 0, 0
     for _ in range(20):
@@ -236,3 +238,44 @@ def test_an_exact_price_keeps_every_model_based_pick_under_the_cap() -> None:
     assert len(model_picks) >= 12
     assert max(model_picks) <= cap, max(model_picks)
     assert max(model_picks) > cap / 4  # and the bands still reach up towards it
+
+
+def test_a_sweep_at_its_cap_fills_the_cheap_strata_of_its_frontier() -> None:
+    """A sweep that climbed straight to its cap (three cheap trials, twenty near the cap) has
+    an empty middle and an untuned cheap end: with filling on, its next suggestions go below
+    the top stratum; with it off, they stay near the top."""
+    cap = 1e12
+
+    def loss_of(cost: float) -> float:
+        return 6.0 - 0.12 * math.log(cost / 1e9)
+
+    def seeded(fill: float) -> CarbsOptimizer:
+        opt = CarbsOptimizer(
+            _tiny_moe_space(), seed=7, max_suggestion_cost=cap, price=_tiny_moe_cost,
+            cost_fill_share=fill, cost_band_fraction=0.0, **FAST,
+        )  # fmt: skip
+        for i in range(23):
+            cheap = i < 3
+            p = {
+                "d_model": 32 if cheap else 128,
+                "n_layers": 1 if cheap else 2,
+                "n_experts": 4,
+                "top_k": 1,
+                "expert_hidden": 64 if cheap else 128,
+                "lr": 3e-3 * 1.1 ** (i % 5),
+                "tokens": (1e5 if cheap else 2.5e5) * (1 + 0.015 * i),
+            }
+            opt.observe(Observation(p, _tiny_moe_cost(p), loss_of(_tiny_moe_cost(p))))
+        return opt
+
+    def cheap_share(opt: CarbsOptimizer) -> float:
+        costs = []
+        for _ in range(6):
+            s = opt.suggest(1)[0]
+            cost = _tiny_moe_cost(s.params)
+            costs.append(cost)
+            opt.observe(Observation(s.params, cost, loss_of(cost), suggestion_id=s.suggestion_id))
+        return float(np.mean(np.array(costs) < 0.4 * cap))  # the top trials cost 0.78-0.98 x cap
+
+    assert cheap_share(seeded(0.5)) >= 0.5
+    assert cheap_share(seeded(0.0)) <= 0.34
