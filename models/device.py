@@ -33,6 +33,13 @@ class Precision:
         return torch.bfloat16 if self.dtype == "bfloat16" else None
 
 
+def compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype matmuls on x run in: autocast's where it is on for x's device, else x's."""
+    if torch.is_autocast_enabled(x.device.type):
+        return torch.get_autocast_dtype(x.device.type)
+    return x.dtype
+
+
 def choose_threads(extra: dict[str, Any] | None = None) -> int:
     """Threads for this trial: context.extra["num_threads"], else OMP_NUM_THREADS (Ray sets it
     to the task's num_cpus), else the cores this process may run on."""
