@@ -69,6 +69,14 @@ class MoETransformer(nn.Module):
             else:
                 nn.init.normal_(p, std=INIT_STD)
 
+    def compile_blocks(self) -> None:
+        """torch.compile each block (inductor; on CPU it needs a C++ compiler) for fused norms,
+        RoPE, casts and router. The expert dispatch stays eager (`moe_dispatch` is excluded:
+        its row counts change every step). Opt-in: compilation takes tens of seconds, measured
+        to pay only for long fp32 trials (benchmarks/trainer/README.md)."""
+        for block in self.blocks:
+            block.compile(dynamic=False)
+
     @property
     def head_weight(self) -> torch.Tensor:
         """(V, d) output projection: the embedding table when tied."""

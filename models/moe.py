@@ -107,6 +107,7 @@ def grouped_matmul(
     return torch.cat([chunk @ w_e for chunk, w_e in zip(chunks, w.unbind(0), strict=True)])
 
 
+@torch.compiler.disable  # data-dependent row counts: compiled, it would recompile every step
 def moe_dispatch(
     x: torch.Tensor,
     weights: torch.Tensor,
