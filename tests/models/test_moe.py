@@ -121,15 +121,21 @@ def test_moe_layer_outputs_and_gradients_agree_between_expert_paths(dtype):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_gpu_grouped_path_matches_cpu_loop_path():
+def test_gpu_grouped_path_matches_cpu_loop_path_in_outputs_and_gradients():
+    """torch._grouped_mm on the GPU (bf16 autocast) against the CPU loop path (fp32)."""
     cfg = MoEConfig(d_model=64, n_heads=4, n_kv_heads=2, n_experts=8, top_k=2, expert_hidden=128)
     torch.manual_seed(0)
     cpu = MoEFeedForward(cfg, "loop")
     gpu = MoEFeedForward(cfg, "grouped").cuda()
     gpu.load_state_dict(cpu.state_dict())
     x = torch.randn(4, 32, cfg.d_model)
+    x_gpu = x.cuda().requires_grad_()
+    x_cpu = x.clone().requires_grad_()
     with torch.autocast("cuda", dtype=torch.bfloat16):
-        y_gpu, _ = gpu(x.cuda())
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        y_cpu, _ = cpu(x)
-    torch.testing.assert_close(y_gpu.float().cpu(), y_cpu.float(), rtol=3e-2, atol=3e-3)
+        y_gpu, _ = gpu(x_gpu)
+    y_cpu, _ = cpu(x_cpu)
+    torch.testing.assert_close(y_gpu.float().cpu(), y_cpu, rtol=3e-2, atol=3e-3)
+    g_gpu = torch.autograd.grad(y_gpu.float().square().sum(), [x_gpu, *gpu.parameters()])
+    g_cpu = torch.autograd.grad(y_cpu.square().sum(), [x_cpu, *cpu.parameters()])
+    for a, b in zip(g_gpu, g_cpu, strict=True):
+        torch.testing.assert_close(a.cpu(), b, rtol=5e-2, atol=5e-2 * b.abs().max().item())
