@@ -26,7 +26,7 @@ from models.config import MoEConfig, TrainConfig
 from models.data import cache_dir
 from models.device import Precision, choose_precision, probe_peak_flops
 from models.model import MoETransformer
-from models.trainer import autocast_context, make_optimizer
+from models.trainer import autocast_context, make_optimizer, oom_as_config_failure
 
 DTYPES = ("float32", "bfloat16")
 TIMED_STEPS = 2  # per dtype after one warm-up; the fastest is kept (least disturbed by load)
@@ -174,7 +174,8 @@ def _probe_cached(cfg: MoEConfig, batch_size: int, expert_impl: str) -> ProbeRes
         result = ProbeResult(cached["dtype"], dict(cached["step_seconds"]), "cache")
     else:
         start = time.perf_counter()
-        seconds = time_steps(cfg, batch_size, expert_impl)
+        with oom_as_config_failure("cpu"):  # two models of a shape that barely fits
+            seconds = time_steps(cfg, batch_size, expert_impl)
         fastest = min(seconds, key=seconds.__getitem__)
         result = ProbeResult(fastest, seconds, "measured", time.perf_counter() - start)
         _store(key, result)

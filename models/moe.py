@@ -90,21 +90,15 @@ class _ContiguousGrad(torch.autograd.Function):
         return grad.contiguous()
 
 
-def grouped_matmul(
-    x: torch.Tensor, w: torch.Tensor, counts: torch.Tensor, impl: str
-) -> torch.Tensor:
-    """Multiply consecutive row slices of x by their expert's weight.
+def grouped_matmul(x: torch.Tensor, w: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """Multiply consecutive row slices of x by their expert's weight, as one torch._grouped_mm
+    (in the autocast dtype, as autocast does not cover it).
 
     x: (N, K) rows sorted by expert; w: (E, K, M); counts: (E,) rows per expert -> (N, M).
-    impl "grouped" uses one torch._grouped_mm (in the autocast dtype, as autocast does not cover
-    it); "loop" runs one matmul per expert.
     """
-    if impl == "grouped":
-        dtype = compute_dtype(x)
-        offsets = counts.cumsum(0).to(torch.int32)
-        return _ContiguousGrad.apply(torch._grouped_mm(x.to(dtype), w.to(dtype), offs=offsets))
-    chunks = x.split(counts.tolist())
-    return torch.cat([chunk @ w_e for chunk, w_e in zip(chunks, w.unbind(0), strict=True)])
+    dtype = compute_dtype(x)
+    offsets = counts.cumsum(0).to(torch.int32)
+    return _ContiguousGrad.apply(torch._grouped_mm(x.to(dtype), w.to(dtype), offs=offsets))
 
 
 @torch.compiler.disable  # data-dependent row counts: compiled, it would recompile every step
@@ -158,8 +152,8 @@ class GroupedExperts(nn.Module):
         x: torch.Tensor, w_in: torch.Tensor, w_out: torch.Tensor, counts: torch.Tensor
     ) -> torch.Tensor:
         """silu(x w1) * (x v1) w2 for all experts at once, rows grouped by `counts`."""
-        gate, up = grouped_matmul(x, w_in, counts, "grouped").chunk(2, dim=-1)
-        return grouped_matmul(F.silu(gate) * up, w_out, counts, "grouped")
+        gate, up = grouped_matmul(x, w_in, counts).chunk(2, dim=-1)
+        return grouped_matmul(F.silu(gate) * up, w_out, counts)
 
 
 class MoEFeedForward(nn.Module):
