@@ -185,7 +185,9 @@ def _invalid(message: str) -> None:
 
 
 # keys `models.workload.train_moe` reads besides the two configs' fields
-WORKLOAD_OPTIONS = ("corpus", "corpus_max_bytes", "precision", "expert_impl", "fail_at_step")
+WORKLOAD_OPTIONS = (
+    "corpus", "corpus_max_bytes", "precision", "expert_impl", "compile", "fail_at_step",
+)  # fmt: skip
 
 
 def moe_param_names() -> set[str]:

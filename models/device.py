@@ -1,8 +1,9 @@
 """Where and in what precision to train: thread count, measured matmul peak, dtype choice.
 
 Why measure: MFU is only meaningful against what this machine's matmul actually reaches, and on
-CPUs without native bf16 a bf16 autocast can be 100x slower than fp32. A short probe (well under
-a second, cached per process) decides the dtype and gives the peak MFU is reported against.
+CPUs without native bf16 a bf16 autocast can be 100x slower than fp32. A short matmul probe (well
+under a second, cached per process) gives the peak MFU is reported against and tells whether
+bf16 is emulated; which dtype a trial uses is measured on its own step (`models.dtype_probe`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import torch
 PROBE_SIZE = 1024
 PROBE_SECONDS = 0.1
 BF16_MIN_SPEEDUP = 1.5
-BF16_MIN_D_MODEL = 256
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,13 @@ class Precision:
     @property
     def autocast_dtype(self) -> torch.dtype | None:
         return torch.bfloat16 if self.dtype == "bfloat16" else None
+
+
+def compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype matmuls on x run in: autocast's where it is on for x's device, else x's."""
+    if torch.is_autocast_enabled(x.device.type):
+        return torch.get_autocast_dtype(x.device.type)
+    return x.dtype
 
 
 def choose_threads(extra: dict[str, Any] | None = None) -> int:
@@ -77,24 +84,19 @@ def probe_peak_flops(dtype: str, device: str = "cpu", threads: int = 0) -> float
     return max(_matmul_rate(size, torch_dtype, device, PROBE_SECONDS / 3) for _ in range(3))
 
 
-def choose_precision(
-    device: str, threads: int, requested: str = "auto", d_model: int | None = None
-) -> Precision:
-    """bf16 autocast on GPU; on CPU bf16 only where it pays: the probe must find bf16 matmuls
-    at least BF16_MIN_SPEEDUP faster than fp32, and the model at least BF16_MIN_D_MODEL wide.
+def choose_precision(device: str, threads: int, requested: str = "auto") -> Precision:
+    """The requested dtype ("float32" or "bfloat16"), or for "auto": bf16 autocast on GPU and,
+    on CPU, bf16 only where its matmuls probe at least BF16_MIN_SPEEDUP faster than fp32.
 
-    Why the width rule: below it, casts and the non-matmul kernels dominate a step and bf16
-    autocast measured up to 2x slower end-to-end than fp32 on CPU (benchmarks/trainer/README.md),
-    even where its matmuls are faster. `requested` ("auto", "float32", "bfloat16") overrides the
-    choice; the peak MFU is reported against is always the measured one of the dtype used.
+    The matmul rule is the fallback; trials measure their actual step instead
+    (`models.dtype_probe.choose_dtype`). The peak MFU is reported against is always the measured
+    one of the dtype used.
     """
     if requested == "auto":
         if device == "cuda":
             requested = "bfloat16"
         else:
-            requested = "float32"
-            if d_model is None or d_model >= BF16_MIN_D_MODEL:
-                fp32 = probe_peak_flops("float32", device, threads)
-                bf16 = probe_peak_flops("bfloat16", device, threads)
-                requested = "bfloat16" if bf16 >= BF16_MIN_SPEEDUP * fp32 else "float32"
+            fp32 = probe_peak_flops("float32", device, threads)
+            bf16 = probe_peak_flops("bfloat16", device, threads)
+            requested = "bfloat16" if bf16 >= BF16_MIN_SPEEDUP * fp32 else "float32"
     return Precision(requested, probe_peak_flops(requested, device, threads))

@@ -11,6 +11,7 @@ from torch import nn
 
 from models.config import MoEConfig
 from models.layers import Attention, Norm
+from models.losses import linear_cross_entropy
 from models.moe import MoEFeedForward
 
 INIT_STD = 0.02
@@ -68,22 +69,39 @@ class MoETransformer(nn.Module):
             else:
                 nn.init.normal_(p, std=INIT_STD)
 
-    def forward(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """idx: (B, S) token ids -> logits (B, S, V), mean load-balancing loss, mean z-loss."""
+    def compile_blocks(self) -> None:
+        """torch.compile each block (inductor; on CPU it needs a C++ compiler) for fused norms,
+        RoPE, casts and router. The expert dispatch stays eager (`moe_dispatch` is excluded:
+        its row counts change every step). Opt-in: compiling takes ~10-25 s per shape; measured,
+        it paid after ~100-400 steps in bf16 and not at all in fp32 on a CPU without AMX
+        (benchmarks/trainer/README.md)."""
+        for block in self.blocks:
+            block.compile(dynamic=False)
+
+    @property
+    def head_weight(self) -> torch.Tensor:
+        """(V, d) output projection: the embedding table when tied."""
+        return self.tok_emb.weight if self.lm_head is None else self.lm_head.weight
+
+    def hidden(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """idx: (B, S) token ids -> final-normed states (B, S, d), mean lb loss, mean z-loss."""
         x = self.tok_emb(idx)
         lb, z = [], []
         for block in self.blocks:
             x, lb_i, z_i = block(x)
             lb.append(lb_i)
             z.append(z_i)
-        x = self.norm_f(x)
-        head = self.tok_emb.weight if self.lm_head is None else self.lm_head.weight
-        logits = F.linear(x, head)
-        return logits, torch.stack(lb).mean(), torch.stack(z).mean()
+        return self.norm_f(x), torch.stack(lb).mean(), torch.stack(z).mean()
+
+    def forward(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """idx: (B, S) token ids -> logits (B, S, V), mean load-balancing loss, mean z-loss."""
+        x, lb, z = self.hidden(idx)
+        return F.linear(x, self.head_weight), lb, z
 
     def loss(self, idx: torch.Tensor, targets: torch.Tensor) -> LossParts:
-        """Next-token cross-entropy (fp32) plus the configured router losses."""
-        logits, lb, z = self(idx)
-        ce = F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.reshape(-1))
+        """Next-token cross-entropy (fp32 softmax) plus the configured router losses; the
+        logits are never kept (`models.losses.linear_cross_entropy`)."""
+        x, lb, z = self.hidden(idx)
+        ce = linear_cross_entropy(x.reshape(-1, x.shape[-1]), self.head_weight, targets.reshape(-1))
         total = ce + self.cfg.lb_loss_coef * lb + self.cfg.z_loss_coef * z
         return LossParts(ce=ce, load_balancing=lb, z=z, total=total)

@@ -2,8 +2,9 @@
 
 Dropless (MegaBlocks-style): every (token, choice) pair is computed. Assignments are sorted by
 expert so each expert sees one contiguous slice, and the experts run as one grouped matrix
-product (`torch._grouped_mm`, the fast path) or as a loop of per-expert matmuls over the same
-slices (the reference path, which FLOP counters understand). No capacity factor, no drops.
+product (`torch._grouped_mm`, the GPU path) or as a loop of per-expert matmuls over the same
+slices (the CPU path, `models.expert_loop`, which FLOP counters understand). No capacity
+factor, no drops.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.config import MoEConfig
+from models.device import compute_dtype
+from models.expert_loop import expert_loop_glu
 
 EXPERT_IMPLS = ("auto", "grouped", "loop")
 
@@ -87,27 +90,18 @@ class _ContiguousGrad(torch.autograd.Function):
         return grad.contiguous()
 
 
-def grouped_matmul(
-    x: torch.Tensor, w: torch.Tensor, counts: torch.Tensor, impl: str
-) -> torch.Tensor:
-    """Multiply consecutive row slices of x by their expert's weight.
+def grouped_matmul(x: torch.Tensor, w: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """Multiply consecutive row slices of x by their expert's weight, as one torch._grouped_mm
+    (in the autocast dtype, as autocast does not cover it).
 
     x: (N, K) rows sorted by expert; w: (E, K, M); counts: (E,) rows per expert -> (N, M).
-    impl "grouped" uses one torch._grouped_mm (in the autocast dtype, as autocast does not cover
-    it); "loop" runs one matmul per expert.
     """
-    if impl == "grouped":
-        dtype = (
-            torch.get_autocast_dtype(x.device.type)
-            if torch.is_autocast_enabled(x.device.type)
-            else x.dtype
-        )
-        offsets = counts.cumsum(0).to(torch.int32)
-        return _ContiguousGrad.apply(torch._grouped_mm(x.to(dtype), w.to(dtype), offs=offsets))
-    chunks = x.split(counts.tolist())
-    return torch.cat([chunk @ w_e for chunk, w_e in zip(chunks, w.unbind(0), strict=True)])
+    dtype = compute_dtype(x)
+    offsets = counts.cumsum(0).to(torch.int32)
+    return _ContiguousGrad.apply(torch._grouped_mm(x.to(dtype), w.to(dtype), offs=offsets))
 
 
+@torch.compiler.disable  # data-dependent row counts: compiled, it would recompile every step
 def moe_dispatch(
     x: torch.Tensor,
     weights: torch.Tensor,
@@ -123,11 +117,13 @@ def moe_dispatch(
     T, k = expert_idx.shape
     order = expert_idx.reshape(-1).argsort(stable=True)  # (T*k,) assignment ids by expert
     counts = torch.bincount(expert_idx.reshape(-1), minlength=n_experts)  # (E,)
-    y_sorted = experts(x[order // k], counts)  # (T*k, d_out)
-    y = y_sorted[order.argsort()].view(T, k, -1)  # back to (token, choice) order
-    # Elementwise combine (not a bmm): O(k d) per token, so it stays out of the FLOP count.
-    # In fp32 like the router weights; the residual stream it joins is fp32 too.
-    return (y.float() * weights.unsqueeze(-1)).sum(dim=1)
+    token = order // k  # (T*k,) the token each sorted row belongs to
+    y_sorted = experts(x[token], counts)  # (T*k, d_out)
+    # Weighted scatter-add straight from sorted order (no inverse permutation, no (T, k, d)
+    # intermediate); elementwise, O(k d) per token, so it stays out of the FLOP count. In fp32
+    # like the router weights; the residual stream it joins is fp32 too.
+    rows = y_sorted.float() * weights.reshape(-1)[order].unsqueeze(-1)
+    return rows.new_zeros(T, rows.shape[-1]).index_add_(0, token, rows)
 
 
 class GroupedExperts(nn.Module):
@@ -147,25 +143,17 @@ class GroupedExperts(nn.Module):
         impl = self.impl
         if impl == "auto":
             impl = "grouped" if grouped_mm_supported(x, self.w_in) else "loop"
-        if impl == "loop":  # whole GLU per expert slice: one concatenation instead of two
-            # unbind, not w[e]: its backward stacks once instead of zero-filling E full tensors.
-            pairs = zip(self.w_in.unbind(0), self.w_out.unbind(0), strict=True)
-            chunks = x.split(counts.tolist())
-            return torch.cat(
-                [self._glu(c, w1, w2) for c, (w1, w2) in zip(chunks, pairs, strict=True)]
-            )
+        if impl == "loop":
+            return expert_loop_glu(x, self.w_in, self.w_out, counts.tolist())
         return self._glu(x, self.w_in, self.w_out, counts)
 
     @staticmethod
     def _glu(
-        x: torch.Tensor, w_in: torch.Tensor, w_out: torch.Tensor, counts: torch.Tensor | None = None
+        x: torch.Tensor, w_in: torch.Tensor, w_out: torch.Tensor, counts: torch.Tensor
     ) -> torch.Tensor:
-        """silu(x w1) * (x v1) w2: one expert's weights, or all experts grouped by `counts`."""
-        if counts is None:
-            gate, up = (x @ w_in).chunk(2, dim=-1)
-            return (F.silu(gate) * up) @ w_out
-        gate, up = grouped_matmul(x, w_in, counts, "grouped").chunk(2, dim=-1)
-        return grouped_matmul(F.silu(gate) * up, w_out, counts, "grouped")
+        """silu(x w1) * (x v1) w2 for all experts at once, rows grouped by `counts`."""
+        gate, up = grouped_matmul(x, w_in, counts).chunk(2, dim=-1)
+        return grouped_matmul(F.silu(gate) * up, w_out, counts)
 
 
 class MoEFeedForward(nn.Module):

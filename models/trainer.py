@@ -41,9 +41,11 @@ class TrainResult:
     eval_seconds: float
     extra: dict[str, Any] = field(default_factory=dict)
     model: MoETransformer | None = None  # the trained model (a checkpoint export reads it)
+    compiled: bool = False  # blocks ran under torch.compile
 
 
-def _autocast(device: str, precision: Precision) -> contextlib.AbstractContextManager:
+def autocast_context(device: str, precision: Precision) -> contextlib.AbstractContextManager:
+    """bf16 autocast for a bf16 precision (weights stay fp32), nothing for fp32."""
     if precision.autocast_dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device, dtype=precision.autocast_dtype)
@@ -87,7 +89,7 @@ def evaluate(model: MoETransformer, batches: list, device: str, precision: Preci
     """Mean next-token cross-entropy over the fixed held-out windows."""
     model.eval()
     total, count = 0.0, 0
-    with _autocast(device, precision):
+    with autocast_context(device, precision):
         for x, y in batches:
             ce = model.loss(x.to(device), y.to(device)).ce
             total += ce.item() * x.numel()
@@ -105,16 +107,21 @@ def train(
     report: Callable[[dict[str, Any]], None] | None = None,
     fail_at_step: int | None = None,
     expert_impl: str = "auto",
+    compile_blocks: bool = False,
 ) -> TrainResult:
     """Train a fresh model on `data` for tc.tokens (rounded to whole steps); see module doc.
 
-    `fail_at_step` (tests) makes the loss NaN at that 1-based step.
+    `compile_blocks` runs each block under torch.compile (`MoETransformer.compile_blocks`); the
+    compile time falls in the first steps and so in train_seconds. `fail_at_step` (tests) makes
+    the loss NaN at that 1-based step.
     """
     precision = precision or Precision("float32", float("nan"))
     report = report or (lambda point: None)
     torch.manual_seed(tc.seed)
     with oom_as_config_failure(device):
         model = MoETransformer(cfg, expert_impl).to(device)
+        if compile_blocks:
+            model.compile_blocks()
         optimizer = make_optimizer(model, tc, device)
     generator = torch.Generator().manual_seed(tc.seed + 1)
     tokens_per_step = tc.batch_size * cfg.seq_len
@@ -136,7 +143,7 @@ def train(
             group["lr"] = lr
         x, y = sample_batch(data.train, tc.batch_size, cfg.seq_len, generator)
         with oom_as_config_failure(device):
-            with _autocast(device, precision):
+            with autocast_context(device, precision):
                 parts = model.loss(x.to(device), y.to(device))
             total = parts.total * (math.nan if step == fail_at_step else 1.0)
             total.backward()
@@ -216,4 +223,5 @@ def train(
         eval_seconds=eval_seconds,
         extra={"branches": branches} if tc.branches else {},
         model=model,
+        compiled=compile_blocks,
     )

@@ -18,7 +18,8 @@ from carbs.trial import TrialContext
 from models.accounting import fits_device, memory_estimate_bytes, param_counts, training_flops
 from models.config import MoEConfig, TrainConfig
 from models.data import DEFAULT_CORPUS, DEFAULT_MAX_BYTES, load_tokens
-from models.device import choose_precision, choose_threads
+from models.device import choose_threads
+from models.dtype_probe import choose_dtype
 from models.model import MoETransformer
 from models.trainer import train
 
@@ -29,6 +30,10 @@ def _device_memory_bytes(device: str) -> int:
     import os
 
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _truthy(value: Any) -> bool:
+    return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
 
 
 def train_moe(params: dict[str, Any], context: TrialContext | None = None) -> dict[str, Any]:
@@ -44,8 +49,10 @@ def train_moe_model(
     """Train one MoE config; returns ({"loss", "cost", "seconds", "curve", "metrics"}, model).
 
     Params: every MoEConfig and TrainConfig field (flat), plus `corpus` ("stdlib" or a path),
-    `corpus_max_bytes`, `precision` ("auto"/"float32"/"bfloat16"), `expert_impl`
-    ("auto"/"grouped"/"loop") and `fail_at_step` (tests: NaN at that step). If `seed` is absent
+    `corpus_max_bytes`, `precision` ("auto"/"float32"/"bfloat16"; auto times the step in both,
+    `models.dtype_probe`), `expert_impl` ("auto"/"grouped"/"loop"), `compile` (torch.compile the
+    blocks; opt-in, its compile time counts in train_seconds) and `fail_at_step` (tests: NaN at
+    that step). If `seed` is absent
     the context's seed is used. `cost` is the exact training FLOPs of the tokens trained.
 
     Raises ConfigFailure(reason="invalid"|"nan"|"diverged"|"oom") for configuration failures.
@@ -62,9 +69,18 @@ def train_moe_model(
         device = "cpu"
     threads = choose_threads(context.extra)
     torch.set_num_threads(threads)
-    precision = choose_precision(device, threads, str(params.get("precision", "auto")), cfg.d_model)
-
     memory = int(context.extra.get("device_memory_bytes") or _device_memory_bytes(device))
+    expert_impl = str(params.get("expert_impl", "auto"))
+    choice = choose_dtype(
+        cfg,
+        tc.batch_size,
+        device,
+        threads,
+        str(params.get("precision", "auto")),
+        expert_impl,
+        can_probe=all(fits_device(cfg, tc, memory // 2, d) for d in ("float32", "bfloat16")),
+    )
+    precision = choice.precision
     if not fits_device(cfg, tc, memory, precision.dtype):
         need = memory_estimate_bytes(cfg, tc, precision.dtype)
         raise ConfigFailure(
@@ -87,7 +103,8 @@ def train_moe_model(
         precision=precision,
         report=context.report,
         fail_at_step=int(fail_at) if fail_at is not None else None,
-        expert_impl=str(params.get("expert_impl", "auto")),
+        expert_impl=expert_impl,
+        compile_blocks=_truthy(params.get("compile", False)),
     )
 
     assert result.model is not None
@@ -125,6 +142,8 @@ def train_moe_model(
             "flops_per_s": achieved,
             "mfu": achieved / precision.peak_flops,
             "dtype": precision.dtype,
+            **choice.metrics(),
+            "compiled": result.compiled,
             "peak_flops": precision.peak_flops,
             "threads": threads,
             "device": device,

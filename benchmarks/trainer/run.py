@@ -1,7 +1,8 @@
-"""Trainer benchmark: CPU tokens/s and MFU against the measured matmul peak, the MoE/dense
-step-time ratio at equal active FLOPs, and end-to-end seconds of tiny sweep trials.
+"""Trainer benchmark: our step against DbrxForCausalLM (tokens/s, MFU against the measured
+matmul peak of the dtype used, eager and compiled), the MoE/dense step-time ratio at equal
+active FLOPs, and end-to-end seconds of tiny sweep trials.
 
-    python -m benchmarks.trainer.run [--threads N] [--quick]
+    python -m benchmarks.trainer.run [--threads N] [--quick] [--only hf|dense|trials]
 
 Writes benchmarks/results/trainer.json (git-ignored) and prints a table.
 """
@@ -19,13 +20,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmarks.trainer.versus_hf import CONFIGS, Stepper, fresh_peak, versus_hf
 from carbs.trial import TrialContext
 from models.accounting import flops_per_token
-from models.config import MoEConfig, TrainConfig
-from models.device import Precision, _matmul_rate, probe_peak_flops
+from models.config import MoEConfig
+from models.device import Precision, probe_peak_flops
 from models.model import MoETransformer
 from models.moe import RouterLosses
-from models.trainer import _autocast, make_optimizer
 from models.workload import train_moe
 
 THROUGHPUT = {
@@ -70,29 +71,8 @@ def dense_equivalent(cfg: MoEConfig) -> MoETransformer:
     return model
 
 
-class _Stepper:
-    """One model + AdamW; `step()` times a full training step (forward, backward, clip, AdamW)."""
-
-    def __init__(self, model: nn.Module, cfg: MoEConfig, batch: int, precision: Precision):
-        self.model, self.precision = model, precision
-        self.opt = make_optimizer(model, TrainConfig(batch_size=batch), "cpu")
-        gen = torch.Generator().manual_seed(0)
-        self.x = torch.randint(0, cfg.vocab_size, (batch, cfg.seq_len), generator=gen)
-
-    def step(self) -> float:
-        start = time.perf_counter()
-        with _autocast("cpu", self.precision):
-            loss = self.model.loss(self.x, self.x).total
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-        self.opt.step()
-        self.opt.zero_grad(set_to_none=True)
-        return time.perf_counter() - start
-
-
-def fresh_peak(dtype: str) -> float:
-    """Matmul peak measured now (not the per-process cache), best of a few short windows."""
-    return max(_matmul_rate(1024, getattr(torch, dtype), "cpu", 0.1) for _ in range(3))
+def _loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return model.loss(x, x).total
 
 
 def throughput(threads: int, steps: int) -> list[dict[str, Any]]:
@@ -104,8 +84,9 @@ def throughput(threads: int, steps: int) -> list[dict[str, Any]]:
         for dtype in ("float32", "bfloat16"):
             torch.manual_seed(0)
             precision = Precision(dtype, 0.0)
-            moe = _Stepper(MoETransformer(cfg), cfg, batch, precision)
-            dense = _Stepper(dense_equivalent(cfg), cfg, batch, precision)
+            x = torch.randint(0, cfg.vocab_size, (batch, cfg.seq_len))
+            moe = Stepper(MoETransformer(cfg), _loss, x, precision)
+            dense = Stepper(dense_equivalent(cfg), _loss, x, precision)
             moe.step(), dense.step()  # optimizer state allocation
             peak = fresh_peak(dtype)
             t_moe, t_dense = zip(*[(moe.step(), dense.step()) for _ in range(steps)], strict=True)
@@ -133,7 +114,9 @@ def tiny_trials(threads: int, tokens: int) -> list[dict[str, Any]]:
             result = train_moe(params, TrialContext(extra={"num_threads": threads}))
             m = result["metrics"]
             rows.append({
-                "trial": name, "precision": precision, "dtype": m["dtype"], "tokens": m["tokens"],
+                "trial": name, "precision": precision, "dtype": m["dtype"],
+                "dtype_source": m["dtype_source"], "probe_s": m["probe_seconds"],
+                "tokens": m["tokens"],
                 "wall_s": time.perf_counter() - start, "train_s": m["train_seconds"],
                 "tokens_per_s": m["tokens_per_s"], "mfu": m["mfu"], "val_loss": result["loss"],
             })  # fmt: skip
@@ -149,6 +132,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="fewer steps and tokens")
+    parser.add_argument("--only", choices=("hf", "dense", "trials"), help="one section only")
     parser.add_argument("--out", default="benchmarks/results/trainer.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -156,14 +140,17 @@ def main() -> None:
     print(f"threads={args.threads} loadavg={load}")
     peaks = {d: probe_peak_flops(d, "cpu", args.threads) / 1e9 for d in ("float32", "bfloat16")}
     print(f"measured peak GFLOP/s: {peaks}")
-    report = {
-        "threads": args.threads,
-        "loadavg_at_start": load,
-        "peak_gflops": peaks,
-        "throughput": throughput(args.threads, 3 if args.quick else 8),
-        "tiny_trials": tiny_trials(args.threads, 100_000 if args.quick else 200_000),
-        "configs": {k: dataclasses.asdict(v) for k, v in THROUGHPUT.items()},
-    }
+    report: dict[str, Any] = {"threads": args.threads, "loadavg_at_start": load,
+                              "peak_gflops": peaks}  # fmt: skip
+    if args.only in (None, "hf"):
+        report["versus_hf"] = versus_hf(args.threads, 3 if args.quick else 6)
+        report["versus_hf_configs"] = {k: dataclasses.asdict(v) for k, v in CONFIGS.items()}
+    if args.only in (None, "dense"):
+        report["throughput"] = throughput(args.threads, 3 if args.quick else 8)
+        report["configs"] = {k: dataclasses.asdict(v) for k, v in THROUGHPUT.items()}
+    if args.only in (None, "trials"):
+        report["tiny_trials"] = tiny_trials(args.threads, 100_000 if args.quick else 200_000)
+    report["loadavg_at_end"] = Path("/proc/loadavg").read_text().split()[0]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))

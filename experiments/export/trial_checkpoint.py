@@ -47,7 +47,11 @@ def export_trial_checkpoint(
         raise ValueError(f"sweep {sweep_name!r} has no succeeded trial number {number}")
     trial = found[0]
     context = TrialContext(trial_id=trial.id, seed=trial_seed(spec, number), device=device)
-    result, model = train_moe_model(spec.space().full(trial.params), context)
+    params = spec.space().full(trial.params)
+    if (trial.metrics or {}).get("dtype") and params.get("precision", "auto") == "auto":
+        # the dtype the trial's probe chose, not a new probe's (timings differ run to run)
+        params["precision"] = trial.metrics["dtype"]
+    result, model = train_moe_model(params, context)
     folder = save_hf_checkpoint(
         model.cpu(), out_dir, sweep=sweep_name, trial=number, val_loss=result["loss"]
     )

@@ -2,7 +2,7 @@ import time
 
 import torch
 
-from models.device import BF16_MIN_D_MODEL, choose_precision, choose_threads, probe_peak_flops
+from models.device import choose_precision, choose_threads, probe_peak_flops
 
 
 def test_probe_is_fast_positive_and_cached():
@@ -17,12 +17,9 @@ def test_probe_is_fast_positive_and_cached():
     assert time.perf_counter() - start < 0.01
 
 
-def test_narrow_models_train_in_fp32_on_cpu_and_requests_are_honoured():
+def test_requested_precision_is_honoured_with_its_own_measured_peak():
     threads = torch.get_num_threads()
-    assert (
-        choose_precision("cpu", threads, "auto", d_model=BF16_MIN_D_MODEL // 2).dtype == "float32"
-    )
-    forced = choose_precision("cpu", threads, "bfloat16", d_model=64)
+    forced = choose_precision("cpu", threads, "bfloat16")
     assert forced.dtype == "bfloat16" and forced.autocast_dtype == torch.bfloat16
     assert forced.peak_flops == probe_peak_flops("bfloat16", "cpu", threads)
 
