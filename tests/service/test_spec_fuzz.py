@@ -37,7 +37,10 @@ BASES = {p.name: yaml.safe_load(p.read_text()) for p in sorted(SWEEPS.glob("*.ya
 # CI runs the same 1,000 cases every time; CARBS_FUZZ_CASES=N CARBS_FUZZ_EXPLORE=1 draws new ones
 CASES = int(os.environ.get("CARBS_FUZZ_CASES", "1000"))
 EXPLORE = bool(os.environ.get("CARBS_FUZZ_EXPLORE"))
-LOADER_S, HTTP_S = 1.0, 10.0  # the most one case may take (a hang, otherwise)
+# the most one case may take before it counts as a hang: generous, since the machine may be
+# shared (a 0.1 s load measured 3.9 s under load); a YAML bomb or a runaway expression takes
+# minutes or never ends, far past these
+LOADER_S, HTTP_S = 15.0, 30.0
 
 ODD_VALUES = [
     math.inf,
@@ -228,7 +231,7 @@ def assert_sound(spec: SweepSpec, text: str | bytes) -> None:
     for c in space.constraints:
         start = time.perf_counter()
         c.value(env)  # evaluates, without an error, at the centre
-        assert time.perf_counter() - start < 0.01
+        assert time.perf_counter() - start < 1.0  # a hang guard, not a speed target
     SweepSpec.model_validate(dumped)  # what is stored validates again
     _first_suggestion_is_legal(spec)
 
