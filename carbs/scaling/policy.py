@@ -36,6 +36,9 @@ class Policy:
     backtest_quantiles: tuple[float, ...] = (0.4, 0.55, 0.7, 0.85)
     backtest_min_test: int = 4
     backtest_min_train: int = 8
+    # the backtest extrapolates when its cheapest origin sits at least this far below the
+    # costliest run; closer, its structure choice is said to be weak (a pick reaches ~100x)
+    min_backtest_reach: float = 3.0
     # a richer structure must beat a simpler one by this share of the simpler one's error
     # (about the backtest's own noise: the RMS over a few dozen held-out runs is uncertain by
     # ~10 %, less for two structures scored on the same runs), else the simpler one is kept

@@ -117,3 +117,28 @@ def test_a_collapsed_irreducible_loss_or_an_implausible_exponent_reads_as_degene
     assert degenerate(fit(1.8, 0.34, 0.30), data, Policy()) is None
     assert "collapsed" in degenerate(fit(0.01, 0.34, 0.30), data, Policy())
     assert "beta = 0.02" in degenerate(fit(1.8, 0.34, 0.02), data, Policy())
+
+
+def _chinchilla_data(cost: np.ndarray) -> FitData:
+    n = (cost / 120.0) ** 0.5
+    d = cost / (6.0 * n)
+    loss = 1.8 + 400.0 / n**0.34 + 400.0 / d**0.28
+    return FitData(np.log(n), np.log(d), np.log(loss), {}, {}, np.ones(len(cost)))
+
+
+def test_a_backtest_that_cannot_extrapolate_says_so() -> None:
+    """Most runs within 2x of the top: every run-quantile origin lies there, and the pick is
+    told its structure choice says little about extrapolation; an even spread is not."""
+    from carbs.scaling.selection import make_folds, reach_warning
+
+    rng = np.random.default_rng(0)
+    crowded = np.concatenate([np.exp(rng.uniform(np.log(1e16), np.log(1e17), 12)),
+                              np.exp(rng.uniform(np.log(5e17), np.log(1e18), 48))])  # fmt: skip
+    even = np.exp(rng.uniform(np.log(1e16), np.log(1e18), 60))
+    for cost, warned in ((crowded, True), (even, False)):
+        folds = make_folds(_chinchilla_data(cost), cost, Policy())
+        assert folds
+        said = reach_warning(folds, cost, Policy())
+        assert bool(said) is warned, (said, [f.cutoff_cost for f in folds])
+        if said:
+            assert "cost_fill_share" in said[0]
