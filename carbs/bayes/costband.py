@@ -8,11 +8,12 @@ band (half of them up to a few times past the costliest run, half over the front
 just below it) and takes the best acquisition value among candidates predicted to cost that.
 
 Filling (setting `cost_fill_share`, off by default): before any random band, a stratum of the
-cost span that holds fewer than a share of the fullest stratum's trials is filled first. Why: once a sweep reaches its per-trial
-cap, EI keeps choosing trials there (the loss falls most per trial at the top), and the cheap
-end of the frontier is left as the climb found it, mistuned by 5-20 % (seen on the world family:
-14 of 55 trials below a tenth of the cap). A scaling law read off such a frontier is too steep;
-IsoFLOP designs spend alike at every budget, and cheap strata cost little to fill.
+cost span holding fewer than a share of the fullest stratum's trials is filled first. Why: once
+a sweep reaches its per-trial cap, EI keeps choosing trials there (the loss falls most per trial
+at the top), and the cheap end of the frontier is left as the climb found it, mistuned by 5-20 %
+(seen on the world family: 14 of 55 trials below a tenth of the cap). A scaling law read off
+such a frontier is too steep; IsoFLOP designs spend alike at every budget, and cheap strata cost
+little to fill.
 """
 
 from __future__ import annotations

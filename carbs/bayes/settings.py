@@ -44,9 +44,10 @@ class CarbsSettings:
     categorical_switch_prob: chance that a candidate re-draws each categorical parameter.
     cost_band_fraction: share of suggestions (drawn at random) that must land in a random cost
         band: half of them from the costliest run to `cost_band_growth` x its cost (capped at
-        max_suggestion_cost), half over the frontier's span and just below; 0 disables. Why: when trial noise hides what
-        more compute buys, EI alone keeps a sweep near the costs it started at (seen: 23 real
-        CPU trials within 2x of each other), and scaling laws need a frontier spanning decades.
+        max_suggestion_cost), half over the frontier's span and just below; 0 disables. Why:
+        when trial noise hides what more compute buys, EI alone keeps a sweep near the costs
+        it started at (seen: 23 real CPU trials within 2x of each other), and scaling laws
+        need a frontier spanning decades.
     cost_band_growth: how far past the costliest run a band may reach per suggestion.
     cost_fill_share: a stratum of the cost span from the cheapest success to the costliest
         frontier group (one band wide) holding fewer than this share of the fullest stratum's
