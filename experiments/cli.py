@@ -100,6 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _report_and_export(store, name: str, out: Path) -> None:  # type: ignore[no-untyped-def]
     from experiments.large_run import export_sweep
+    from experiments.pick_summary import pick_lines
     from experiments.report import write_report
 
     for p in write_report(store, name, out):
@@ -111,12 +112,11 @@ def _report_and_export(store, name: str, out: Path) -> None:  # type: ignore[no-
         return
     for p in paths:
         print(f"wrote {p}")
-    fit = store.latest_fit(store.require_sweep(name).id)
+    sweep = store.require_sweep(name)
+    fit = store.latest_fit(sweep.id)
     if fit is not None:
-        lo, hi = fit.result.get("predicted_loss_ci", [None, None])
-        print(
-            f"large run: predicted loss {fit.result.get('predicted_loss'):.4f} (90% CI {lo:.4f}..{hi:.4f})"
-        )
+        for line in pick_lines(fit.result, list((sweep.spec or {}).get("search_space") or {})):
+            print(line)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -60,6 +60,7 @@ def gadre(n_bootstrap: int = 100) -> dict[str, Any]:
                     "true": true,
                     "error": pred.loss / true - 1,
                     "covered": pred.interval[0] <= true <= pred.interval[1],
+                    "half_width": (pred.interval[1] - pred.interval[0]) / 2 / pred.loss,
                     "structure": model.fit.structure.describe(),
                 }
             )
@@ -106,6 +107,7 @@ def porian(n_bootstrap: int = 100) -> dict[str, Any]:
                     "loss_error": pred.loss / l_true - 1,
                     "size_ratio": alloc.size / n_true,
                     "covered": pred.interval[0] <= l_true <= pred.interval[1],
+                    "half_width": (pred.interval[1] - pred.interval[0]) / 2 / pred.loss,
                     "structure": model.fit.structure.describe(),
                 }
             )

@@ -187,12 +187,13 @@ def real(n_bootstrap: int) -> dict[str, Any]:
     )
     print(
         f"gadre: mean |err| {100 * g['mean_abs_error']:.2f} %, max {100 * g['max_abs_error']:.2f} %, "
-        f"covered {g['covered']}/{len(g['runs'])}"
+        f"covered {g['covered']}/{len(g['runs'])}, median half-width "
+        f"{100 * float(np.median([r['half_width'] for r in g['runs']])):.1f} %"
     )
     for b in p["budgets"]:
         print(
             f"porian {b['dataset']:>12} {b['flops']:.2e}: loss {100 * b['loss_error']:+.2f} %, "
-            f"N_opt {b['size_ratio']:.2f}x, covered {b['covered']}"
+            f"N_opt {b['size_ratio']:.2f}x, covered {b['covered']} (+-{100 * b['half_width']:.1f} %)"
         )
     return out
 

@@ -42,13 +42,14 @@ def test_toy_sweep_run_status_report_export(
     spec = _spec_file(tmp_path, "toy_chinchilla.yaml", storage=db, budget__max_trials=12)
     assert main(["run", str(spec), "--no-progress", "--out", str(tmp_path / "runs")]) == 0
     out = capsys.readouterr().out
-    assert "12 trials finished" in out and "large run: predicted loss" in out
+    assert "12 trials finished" in out and "large run at " in out and "\nbacktest: " in out
     run_dir = tmp_path / "runs" / "toy_chinchilla"
     for name in ("pareto_frontier.png", "pareto_frontier.svg", "trials.csv", "large_run.yaml"):
         assert (run_dir / name).stat().st_size > 0, name
     exported = yaml.safe_load((run_dir / "large_run.yaml").read_text())
     assert set(exported["params"]) >= {"n_params", "tokens", "learning_rate"}
     assert exported["prediction"]["loss"] > 1.8  # the toy's irreducible loss
+    assert f"predicted loss {exported['prediction']['loss']:.4f} (90% interval " in out
 
     assert main(["status", "--storage", db]) == 0
     assert "toy_chinchilla: finished" in capsys.readouterr().out
