@@ -33,7 +33,7 @@ from carbs.scaling.lossmodel import (
 )
 from carbs.scaling.optima import Allocation, SettingOptimum, allocate, setting_optima
 from carbs.scaling.policy import DEFAULT_POLICY, Policy
-from carbs.scaling.prediction import Prediction, form_error, predict
+from carbs.scaling.prediction import Prediction, extrapolation_distance, form_error, predict
 from carbs.scaling.selection import Selection, SettingsPlan, select_structure
 
 ASPECT = "aspect"  # the shape's log(width / depth), modelled as a derived setting
@@ -207,7 +207,8 @@ class ScalingModel:
         ev = self.evidence
         form = form_error(self.selection, ev.cost[ev.ok], ev.loss[ev.ok])
         reach = max(math.log(compute / self.max_cost), 0.0)
-        return predict(log_loss_rows, form, reach)
+        distance = float(extrapolation_distance(compute, ev.cost[ev.ok])[0])
+        return predict(log_loss_rows, form, reach, distance)
 
 
 # ---- stages ------------------------------------------------------------------------------------

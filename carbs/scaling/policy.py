@@ -86,9 +86,6 @@ class Policy:
     clamp_routing: bool = True  # experts and top_k: a bigger run needs no more routing
     # -- intervals ------------------------------------------------------------------------------
     coverage: float = 0.9
-    # the held-out error of a prediction grows with how far it extrapolates: its log error is
-    # taken to scale with the extrapolation distance to this power (1: linear in log compute)
-    error_growth: float = 1.0
 
 
 DEFAULT_POLICY = Policy()

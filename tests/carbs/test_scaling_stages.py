@@ -15,8 +15,9 @@ from carbs.scaling.lrpick import choose_lr, lopsided_shift
 from carbs.scaling.model import ScalingModel, degenerate
 from carbs.scaling.optima import SettingOptimum, allocate
 from carbs.scaling.policy import Policy
-from carbs.scaling.prediction import FormError, predict
+from carbs.scaling.prediction import FormError, extrapolation_distance, form_error, predict
 from carbs.scaling.roles import infer_roles
+from carbs.scaling.selection import Fold, Scored, Selection
 from carbs.space import Param, SearchSpace
 
 CHIN = dict(E=1.8, A=400.0, B=600.0, alpha=0.34, beta=0.30)
@@ -142,3 +143,38 @@ def test_a_backtest_that_cannot_extrapolate_says_so() -> None:
         assert bool(said) is warned, (said, [f.cutoff_cost for f in folds])
         if said:
             assert "cost_fill_share" in said[0]
+
+
+def test_the_extrapolation_distance_is_leverage_in_units_of_the_runs_spread() -> None:
+    runs = np.exp(np.array([0.0, 1.0, 2.0, 3.0, 4.0]))  # mean log 2, sd sqrt(2)
+    d = extrapolation_distance(np.exp(np.array([2.0, 4.0 + math.sqrt(2) * 3])), runs)
+    assert d[0] == pytest.approx(0.0) and d[1] == pytest.approx(2 / math.sqrt(2) + 3)
+    wide = extrapolation_distance(np.exp(9.0), np.exp(np.linspace(0, 4, 9)))
+    narrow = extrapolation_distance(np.exp(9.0), np.exp(np.linspace(2, 4, 9)))
+    assert narrow > wide  # the same reach past the top is further from a narrower span
+    assert np.isfinite(extrapolation_distance(10.0, np.full(4, 5.0))).all()  # floored spread
+
+
+def _backtest(growth_per_fold: list[float]) -> tuple[Selection, np.ndarray, np.ndarray]:
+    """Four rolling origins over 40 runs on a line of cost (every test run on the frontier),
+    each fold's held-out residuals growing at its own rate with the distance from its runs."""
+    cost = np.exp(np.linspace(0.0, 8.0, 40))
+    loss = 10.0 / np.log(cost + 2.0)  # falls with cost: every run is Pareto-optimal
+    folds, resid = [], []
+    for q, g in zip((16, 22, 28, 34), growth_per_fold, strict=True):
+        train, test = np.arange(q), np.arange(q, 40)
+        folds.append(Fold(float(cost[q - 1]), train, test, np.zeros(5)))
+        resid.append(g * extrapolation_distance(cost[test], cost[train]))
+    scored = Scored(LossStructure(), (0.01,) * 4, "x", (0.0,) * 4, tuple(resid))
+    return Selection(LossStructure(), (scored,), tuple(folds), ()), cost, loss
+
+
+def test_one_origin_that_extrapolates_badly_does_not_set_the_form_error() -> None:
+    sel, cost, loss = _backtest([0.01, 0.01, 0.01, 0.01])
+    even = form_error(sel, cost, loss)
+    assert even is not None and even.slope == pytest.approx(0.01**2, rel=1e-6)
+    sel, cost, loss = _backtest([0.10, 0.01, 0.01, 0.01])  # the cheapest origin errs 10x
+    robust = form_error(sel, cost, loss)
+    assert robust is not None and robust.slope < 2 * 0.01**2
+    sel, cost, loss = _backtest([0.10, 0.10, 0.10, 0.01])  # most origins err: it is the form
+    assert form_error(sel, cost, loss).slope > 50 * 0.01**2
