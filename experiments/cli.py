@@ -99,20 +99,26 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _report_and_export(store, name: str, out: Path) -> None:  # type: ignore[no-untyped-def]
-    from experiments.large_run import export_sweep
+    from dashboards.scaling_plots import plot_scaling
+    from experiments.large_run import export_pick, fit_and_pick, trial_points
     from experiments.pick_summary import pick_lines
     from experiments.report import write_report
+    from experiments.spec import stored_spec
 
     for p in write_report(store, name, out):
         print(f"wrote {p}")
+    sweep = store.require_sweep(name)
     try:
-        paths = export_sweep(store, name, out)
+        fitted = fit_and_pick(store, name)
+        paths = export_pick(store, name, fitted, out)
     except (ValueError, RuntimeError) as exc:
         print(f"warning: no large-run export yet: {exc}", file=sys.stderr)
         return
-    for p in paths:
+    points = trial_points(
+        stored_spec(sweep.spec, sweep.name), store.trials(sweep.id, with_curves=True)
+    )
+    for p in [*paths, *plot_scaling(points, fitted[1], out)]:
         print(f"wrote {p}")
-    sweep = store.require_sweep(name)
     fit = store.latest_fit(sweep.id)
     if fit is not None:
         for line in pick_lines(fit.result, list((sweep.spec or {}).get("search_space") or {})):

@@ -155,6 +155,22 @@ def export_sweep(
         if refusal:
             raise UnsupportedFormat(refusal)
     fit_id, pick = fit_and_pick(store, sweep_name)
+    return export_pick(store, sweep_name, (fit_id, pick), out_dir, formats, tokenizer)
+
+
+def export_pick(
+    store: Store,
+    sweep_name: str,
+    fitted: tuple[int, LargeRunPick],
+    out_dir: Path,
+    formats: list[str] | None = None,
+    tokenizer: str | None = None,
+) -> list[Path]:
+    """Write an already stored pick (`fit_and_pick`'s fit id and pick) in each export format,
+    so a caller that also plots it fits once."""
+    sweep = store.require_sweep(sweep_name)
+    spec = stored_spec(sweep.spec, sweep.name)
+    fit_id, pick = fitted
     paths = []
     for fmt in formats or export_formats(spec):
         text = render_export(pick, fmt, spec.name, tokenizer)  # type: ignore[arg-type]
@@ -165,13 +181,3 @@ def export_sweep(
         paths.append(path)
     log_pick(spec, pick, fit_id, paths)
     return paths
-
-
-def pick_summary(pick: LargeRunPick) -> dict[str, Any]:
-    lo, hi = pick.predicted_loss_ci
-    return {
-        "predicted_loss": pick.predicted_loss,
-        "ci": [lo, hi],
-        "params": pick.params,
-        "warnings": pick.warnings,
-    }

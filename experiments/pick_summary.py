@@ -14,6 +14,7 @@ from typing import Any
 # a 90 % interval wider than this share of the loss is said to be wide, with the reason
 WIDE_INTERVAL = 0.05
 SHOWN_PARAMS = 8
+MAX_NOTES = 3  # the pick's other warnings shown; the rest are in the export
 
 
 def pick_lines(result: Mapping[str, Any], searched: Sequence[str] = ()) -> list[str]:
@@ -23,6 +24,11 @@ def pick_lines(result: Mapping[str, Any], searched: Sequence[str] = ()) -> list[
     lines = [_pick_line(result, fits, searched), _loss_line(result)]
     lines.extend(_determination_lines(result, fits))
     lines.append(backtest_line(fits.get("backtest") or {}))
+    said = " ".join(lines)
+    notes = [str(w) for w in result.get("warnings") or [] if str(w) not in said]
+    lines.extend(f"note: {w}" for w in notes[:MAX_NOTES])
+    if len(notes) > MAX_NOTES:
+        lines.append(f"note: {len(notes) - MAX_NOTES} more in large_run.yaml's warnings")
     return lines
 
 

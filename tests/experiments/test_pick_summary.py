@@ -20,7 +20,10 @@ def _pick(n: int, lo: float = 1e16, hi: float = 1e18) -> tuple[dict, list[str]]:
     budgets = np.exp(np.linspace(math.log(lo), math.log(hi), n))
     points = trials_around_optimum(world, budgets, np.random.default_rng(0))
     pick = pick_large_run(
-        points, world.space(), 100 * hi, Workload(world.cost, world.active_params),
+        points,
+        world.space(),
+        100 * hi,
+        Workload(world.cost, world.active_params),
         FitOptions(n_bootstrap=20),
     )
     return pick.to_dict(), list(world.space().names)
@@ -49,7 +52,7 @@ def test_the_interval_is_given_in_per_cent_of_the_loss(swept) -> None:  # type: 
 def test_the_backtest_line_reports_the_stored_folds(swept) -> None:  # type: ignore[no-untyped-def]
     result, names = swept
     folds = result["fits"]["backtest"]["folds"]
-    line = pick_lines(result, names)[-1]
+    (line,) = [x for x in pick_lines(result, names) if x.startswith("backtest: ")]
     assert line.startswith("backtest: fitted on the runs up to ")
     assert f"over {len(folds)} cut-offs" in line
     widest = min(folds, key=lambda f: f["cutoff_cost"])
@@ -73,4 +76,16 @@ def test_few_runs_say_the_law_is_not_determined_and_no_backtest_ran() -> None:
     result, names = _pick(5)
     lines = pick_lines(result, names)
     assert any(line.startswith("the law is not determined by these runs: ") for line in lines)
-    assert lines[-1].startswith("backtest: none (")
+    assert any(line.startswith("backtest: none (") for line in lines)
+
+
+def test_the_picks_other_warnings_are_shown_as_notes(swept) -> None:  # type: ignore[no-untyped-def]
+    result, names = swept
+    warned = {**result, "warnings": ["w one", "w two", "w three", "w four", "w five"]}
+    lines = pick_lines(warned, names)
+    assert [x for x in lines if x.startswith("note: w ")] == [
+        "note: w one",
+        "note: w two",
+        "note: w three",
+    ]
+    assert lines[-1] == "note: 2 more in large_run.yaml's warnings"
