@@ -35,6 +35,7 @@ def to_observation(trial: Trial, fallback_cost: float = 1.0) -> Observation:
         failed=failed,
         suggestion_id=trial.suggestion_id,
         spent=(trial.metrics or {}).get("spent_flops"),
+        derived=trial.parent_id is not None,  # a decay branch: not a trial of its own
     )
 
 

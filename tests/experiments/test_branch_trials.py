@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from experiments.dispatch.allocate import budget_left, spent
+from carbs.bayes import CarbsOptimizer
+from carbs.local_search import RandomSearchOptimizer
+from experiments.dispatch.allocate import budget_left, spent, stopped_trials
 from experiments.dispatch.task import execute_trial
 from experiments.rebuild import rebuild_optimizer
 from experiments.spec import parse_spec
@@ -72,6 +74,8 @@ def test_the_optimizer_is_told_a_branch_only_inside_the_searched_range(
     store.finish_trial(t.id, TrialStatus.SUCCEEDED, loss=2.9, cost_flops=6e15, branches=BRANCHES)
     opt = rebuild_optimizer(spec, store.trials(sweep.id))
     assert len(opt.observations) == told  # 2.5e7 tokens is below a 4e7 minimum: not told
+    # a branch is told as derived (not a trial of its own), the run itself is not
+    assert [o.derived for o in opt.observations].count(False) == 1
 
 
 def test_a_workloads_branches_pass_through_the_worker_cleanly() -> None:
@@ -80,3 +84,15 @@ def test_a_workloads_branches_pass_through_the_worker_cleanly() -> None:
     )
     assert out["status"] == "succeeded"
     assert out["branches"] == [{"tokens": 10.0, "loss": 2.0, "cost": 5.0, "spent": 1.0}]
+
+
+def test_stopped_trials_are_told_as_tried_with_what_they_spent(store_url: str) -> None:
+    """The allocator tells an optimizer that takes them the stopped configs and their spend;
+    one that does not take them is told nothing."""
+    spec, store, sweep, t = _setup(store_url, "br-stop")
+    store.finish_trial(t.id, TrialStatus.PRUNED, cost_flops=2e15, failure_reason="pruned")
+    pruned = [x for x in store.trials(sweep.id) if x.status == TrialStatus.PRUNED]
+    told = stopped_trials(CarbsOptimizer(spec.space(), seed=0), pruned)
+    assert told["tried"] == [t.params] and told["tried_spent"] == pytest.approx(2e15)
+    assert stopped_trials(RandomSearchOptimizer(spec.space(), seed=0), pruned) == {}
+    assert stopped_trials(CarbsOptimizer(spec.space(), seed=0), []) == {}
