@@ -26,7 +26,10 @@ class Observation:
     `spent`: what this observation actually added to the sweep's bill, when that differs (a
     decay branch paid only its cool-down); None means `cost`. `derived`: a by-product of
     another trial (a decay branch): it informs the models and the bill, but is not a trial of
-    its own, so it neither paces the trial count nor the cost climb.
+    its own, so it neither paces the trial count nor the cost climb. `bound`: `loss` is not a
+    result but a lower bound on it, the most optimistic final loss of a trial stopped early
+    (`cost` the planned run's, `spent` what it ran): the loss model learns that the region is
+    worse than the frontier, but a bound never joins the frontier nor starts the climb.
     """
 
     params: Mapping[str, Any]
@@ -36,6 +39,7 @@ class Observation:
     suggestion_id: str | None = None
     spent: float | None = None
     derived: bool = False
+    bound: bool = False
 
     def __post_init__(self) -> None:
         if self.failed == (self.loss is not None) and not self.failed:

@@ -348,14 +348,14 @@ class CarbsOptimizer:
     ) -> SpendingPlan:
         """The plan from the trials so far: derived observations (decay branches) add to the
         bill but are not trials, so they neither start nor pace the climb nor count toward
-        `max_trials`; stopped trials (`tried`) add what they spent and count as trials."""
+        `max_trials`; stopped trials (`tried`, or observed as bounds) add what they spent and
+        count as trials, but a bound is not a success to climb from."""
         s = self.settings
         own = [o for o in self.observations if not o.derived]
         return spending_plan(
-            np.asarray([o.cost for o in own if _is_success(o)], dtype=float),
+            np.asarray([o.cost for o in own if _is_success(o) and not o.bound], dtype=float),
             np.asarray(
-                [o.cost if o.spent is None else o.spent for o in self.observations]
-                + [tried_spent],
+                [o.cost if o.spent is None else o.spent for o in self.observations] + [tried_spent],
                 dtype=float,
             ),
             float(self._predicted_costs(state, pending).sum()),

@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from experiments.rebuild import rebuild_optimizer
+from experiments.rebuild import rebuild_optimizer, told_as_bound
 from experiments.spec import SweepSpec
 from experiments.store.models import Trial, TrialStatus
 from experiments.store.repository import Store
@@ -40,8 +40,8 @@ def budget_left(spec: SweepSpec, trials: Sequence[Trial]) -> int:
 
 
 def stopped_trials(opt: object, pruned: Sequence[Trial]) -> dict[str, object]:
-    """What `suggest` is told of the stopped trials, where it takes it: their configs (never
-    rerun, not in flight) and what they spent (the budget paid it)."""
+    """What `suggest` is told of the stopped trials not observed as bounds, where it takes it:
+    their configs (never rerun, not in flight) and what they spent (the budget paid it)."""
     if not pruned:
         return {}
     takes = inspect.signature(opt.suggest).parameters  # type: ignore[attr-defined]
@@ -75,7 +75,7 @@ def allocate_trials(
     opt = rebuild_optimizer(spec, trials)
     busy = [t.params for t in trials if t.status in (TrialStatus.PENDING, TrialStatus.RUNNING)]
     # a stopped (pruned) config is neither a result nor to be rerun, nor in flight
-    pruned = [t for t in trials if t.status == TrialStatus.PRUNED]
+    pruned = [t for t in trials if t.status == TrialStatus.PRUNED and not told_as_bound(t)]
     extra = stopped_trials(opt, pruned)
     suggestions = opt.suggest(n_new, pending=busy, **extra)
     made = store.create_trials(

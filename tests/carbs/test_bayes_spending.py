@@ -226,3 +226,24 @@ def test_derived_observations_add_to_the_bill_but_not_to_the_trial_count() -> No
     expected = start * 64**0.25
     assert plain.last_info[-1]["cost_band"] == pytest.approx(expected)
     assert branched.last_info[-1]["cost_band"] == pytest.approx(expected)
+
+
+def test_a_stopped_trials_bound_informs_the_model_but_is_no_success_to_climb_from() -> None:
+    """A bound (a stopped trial's optimistic final loss at its planned cost) is never suggested
+    again, is not a frontier member even where its loss would be, and does not raise the
+    growth ceiling the way a success at that cost would; it counts its spend as money."""
+    from carbs.bayes.surrogates import fit_surrogates
+
+    opt = CarbsOptimizer(lm_space(), seed=5, price=lm_cost, **FAST)
+    _seeded(opt, 5)
+    costliest = max(o.cost for o in opt.observations)
+    p = {"n_params": 1e9, "tokens": 1e10, "lr": 3e-4}  # far costlier than any success
+    bound = Observation(p, lm_cost(p), 0.5 * min(o.loss for o in opt.observations),
+                        spent=0.1 * lm_cost(p), bound=True)  # fmt: skip
+    opt.observe(bound)
+    (s,) = opt.suggest(1)
+    assert opt.last_info[-1]["cost_ceiling"] == pytest.approx(4.0 * costliest)
+    assert opt.space.canonical(s.params) != opt.space.canonical(p)
+    state = fit_surrogates(opt.encoder, list(opt.observations), [], opt.settings, seed=0)
+    members = {i for g in state.frontier for i in g}
+    assert len(opt.observations) - 1 not in members  # the bound, though lowest, is no member

@@ -9,8 +9,10 @@ import pytest
 from carbs.bayes import CarbsOptimizer
 from carbs.local_search import RandomSearchOptimizer
 from experiments.dispatch.allocate import budget_left, spent, stopped_trials
+from experiments.dispatch.prune import record_pruned
 from experiments.dispatch.task import execute_trial
-from experiments.rebuild import rebuild_optimizer
+from experiments.pruning import PruneDecision
+from experiments.rebuild import rebuild_optimizer, told_as_bound
 from experiments.spec import parse_spec
 from experiments.store.models import TrialStatus
 from experiments.store.repository import Store
@@ -96,3 +98,20 @@ def test_stopped_trials_are_told_as_tried_with_what_they_spent(store_url: str) -
     assert told["tried"] == [t.params] and told["tried_spent"] == pytest.approx(2e15)
     assert stopped_trials(RandomSearchOptimizer(spec.space(), seed=0), pruned) == {}
     assert stopped_trials(CarbsOptimizer(spec.space(), seed=0), []) == {}
+
+
+def test_a_stopped_trial_is_told_as_a_bound_where_its_stop_recorded_one(store_url: str) -> None:
+    """Rebuilt, a pruned trial with its optimistic final loss and planned cost is a bound
+    observation (planned cost on the axis, what it ran as its spend); one stopped without them
+    is only a config tried."""
+    spec, store, sweep, t = _setup(store_url, "br-bound")
+    (old,) = store.create_trials(sweep.id, [({"n_params": 2e7, "tokens": 1e8,
+                                              "learning_rate": 2e-3}, "sid-2")])  # fmt: skip
+    record_pruned(store, t, PruneDecision(True, 3.3, 3.0, "hopeless"), spent=2e15, planned=6e15)
+    store.finish_trial(old.id, TrialStatus.PRUNED, cost_flops=1e15, failure_reason="pruned")
+    trials = store.trials(sweep.id)
+    (o,) = rebuild_optimizer(spec, trials).observations
+    assert o.bound and o.loss == 3.3 and o.cost == 6e15 and o.spent == 2e15
+    assert o.params == t.params
+    rest = [x for x in trials if x.status == TrialStatus.PRUNED and not told_as_bound(x)]
+    assert [x.id for x in rest] == [old.id]
