@@ -24,7 +24,12 @@ class Observation:
     (a config failure: divergence, OOM, invalid). `cost` is in the sweep's cost unit (FLOPs for
     the MoE trainer), positive: what a run of these params costs, its place on the cost axis.
     `spent`: what this observation actually added to the sweep's bill, when that differs (a
-    decay branch paid only its cool-down); None means `cost`.
+    decay branch paid only its cool-down); None means `cost`. `derived`: a by-product of
+    another trial (a decay branch): it informs the models and the bill, but is not a trial of
+    its own, so it neither paces the trial count nor the cost climb. `bound`: `loss` is not a
+    result but a lower bound on it, the most optimistic final loss of a trial stopped early
+    (`cost` the planned run's, `spent` what it ran): the loss model learns that the region is
+    worse than the frontier, but a bound never joins the frontier nor starts the climb.
     """
 
     params: Mapping[str, Any]
@@ -33,6 +38,8 @@ class Observation:
     failed: bool = False
     suggestion_id: str | None = None
     spent: float | None = None
+    derived: bool = False
+    bound: bool = False
 
     def __post_init__(self) -> None:
         if self.failed == (self.loss is not None) and not self.failed:

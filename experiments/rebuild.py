@@ -18,14 +18,45 @@ from experiments.store.models import Trial, TrialStatus
 
 
 def observation_order(trials: Sequence[Trial]) -> list[Trial]:
-    """Observed trials in the order their results were written (ties by trial number)."""
-    done = [t for t in trials if t.status in TrialStatus.OBSERVED]
+    """Observed trials in the order their results were written (ties by trial number); a
+    stopped trial is observed as a bound where its stop recorded one."""
+    done = [t for t in trials if t.status in TrialStatus.OBSERVED or told_as_bound(t)]
     return sorted(done, key=lambda t: (t.finished_at is None, t.finished_at, t.number))
+
+
+def told_as_bound(trial: Trial) -> bool:
+    """Whether a pruned trial carries what its bound needs: its optimistic final loss and the
+    planned run's cost (trials stopped before these were recorded are only configs tried)."""
+    m = trial.metrics or {}
+    loss, planned = m.get("optimistic_final_loss"), m.get("planned_flops")
+    return (
+        trial.status == TrialStatus.PRUNED
+        and isinstance(loss, int | float)
+        and isinstance(planned, int | float)
+        and math.isfinite(loss)
+        and planned > 0
+    )
+
+
+def bound_observation(trial: Trial) -> Observation:
+    """A stopped trial as the optimizer sees it: at its planned cost, its most optimistic final
+    loss (a lower bound, above the frontier when it was stopped), what it spent."""
+    m = trial.metrics or {}
+    return Observation(
+        params=dict(trial.params),
+        cost=float(m["planned_flops"]),
+        loss=float(m["optimistic_final_loss"]),
+        suggestion_id=trial.suggestion_id,
+        spent=trial.cost_flops or 0.0,
+        bound=True,
+    )
 
 
 def to_observation(trial: Trial, fallback_cost: float = 1.0) -> Observation:
     """A failure that never measured its cost (crashed before the first step, no price
     function) is observed at `fallback_cost`, the typical cost so far."""
+    if told_as_bound(trial):
+        return bound_observation(trial)
     failed = trial.status == TrialStatus.FAILED
     cost = trial.cost_flops if trial.cost_flops and trial.cost_flops > 0 else fallback_cost
     return Observation(
@@ -35,6 +66,7 @@ def to_observation(trial: Trial, fallback_cost: float = 1.0) -> Observation:
         failed=failed,
         suggestion_id=trial.suggestion_id,
         spent=(trial.metrics or {}).get("spent_flops"),
+        derived=trial.parent_id is not None,  # a decay branch: not a trial of its own
     )
 
 

@@ -244,10 +244,9 @@ class SweepRunner:
                 continue  # it finished meanwhile: its result stands
             self.keeper.discard(trial.id)
             pts = [m for m in trial.curve if m.flops]
-            spent = max((float(m.flops) for m in pts), default=0.0) or (
-                self.recorder.planned_cost(self.spec.space().full(trial.params)) or 0.0
-            )
-            if record_pruned(self.store, trial, decision, spent):
+            planned = self.recorder.planned_cost(self.spec.space().full(trial.params))
+            spent = max((float(m.flops) for m in pts), default=0.0) or (planned or 0.0)
+            if record_pruned(self.store, trial, decision, spent, planned):
                 self._refresh(event=f"trial {trial.number} stopped early: {decision.reason}")
 
     def _complete(self) -> bool:

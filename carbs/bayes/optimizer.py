@@ -97,6 +97,7 @@ class CarbsOptimizer:
         n: int = 1,
         pending: Sequence[Mapping[str, Any]] | None = None,
         tried: Sequence[Mapping[str, Any]] = (),
+        tried_spent: float = 0.0,
     ) -> list[Suggestion]:
         """n distinct feasible suggestions.
 
@@ -104,10 +105,15 @@ class CarbsOptimizer:
         and has not seen observed or forgotten"; a sweep that rebuilds the optimizer passes them
         explicitly, and then they are the only pending ones considered.
         tried: configs that ran without a result to tell (stopped early): never suggested
-        again, and not in flight (they spend nothing more).
+        again, and not in flight (they spend nothing more; a suggestion of this object so
+        stopped is settled). tried_spent: what they spent in all; with `tried`, counted by the
+        spending plan as money and trials used (else a stopped trial would look free, or in
+        flight at its full cost forever).
         """
         if n < 0:
             raise ValueError(f"suggest: n must be >= 0, got {n}")
+        tried_keys = {self.encoder.key(self.space.canonical(p)) for p in tried}
+        self._settle_tried(tried_keys)
         pend = [
             self.space.canonical(p)
             for p in (self.outstanding.values() if pending is None else pending)
@@ -117,7 +123,7 @@ class CarbsOptimizer:
         failures = [o for o in self.observations if not _is_success(o)]
         observed = {self.encoder.key(self.space.canonical(o.params)) for o in self.observations}
         excluded = observed | {self.encoder.key(p) for p in pend}
-        excluded |= {self.encoder.key(self.space.canonical(p)) for p in tried}
+        excluded |= tried_keys
         self.last_info = []
         if len(successes) < max(1, self.settings.num_random_samples):
             picks = self._random_picks(n, excluded, rng, include_centre=True)
@@ -128,7 +134,7 @@ class CarbsOptimizer:
             if resample is not None and n > 0:
                 picks.append(resample)
                 self.last_info.append({"resample": 1.0})
-            plan = self._spending(state, pend + picks)
+            plan = self._spending(state, pend + picks, tried_spent, len(tried))
             picks += self._bayes_picks(state, n - len(picks), pend, excluded, rng, plan)
         out = [Suggestion(params=p) for p in picks]
         for s in out:
@@ -136,6 +142,12 @@ class CarbsOptimizer:
         return out
 
     # ---- internals ------------------------------------------------------------------------
+    def _settle_tried(self, tried_keys: set[ConfigKey]) -> None:
+        """Forget handed-out suggestions whose config has been stopped: not in flight any more."""
+        for sid, p in list(self.outstanding.items()):
+            if self.encoder.key(self.space.canonical(p)) in tried_keys:
+                del self.outstanding[sid]
+
     def _surrogates(self, successes: list[Observation], failures: list[Observation]) -> Surrogates:
         """Models for the current observations.
 
@@ -327,15 +339,27 @@ class CarbsOptimizer:
         log_c, _ = state.cost_gp.predict(self.encoder.to_gp(self.encoder.encode_many(params)))
         return np.asarray(state.cost_scale.inverse(log_c), dtype=float)
 
-    def _spending(self, state: Surrogates, pending: list[dict[str, Any]]) -> SpendingPlan:
+    def _spending(
+        self,
+        state: Surrogates,
+        pending: list[dict[str, Any]],
+        tried_spent: float = 0.0,
+        n_tried: int = 0,
+    ) -> SpendingPlan:
+        """The plan from the trials so far: derived observations (decay branches) add to the
+        bill but are not trials, so they neither start nor pace the climb nor count toward
+        `max_trials`; stopped trials (`tried`, or observed as bounds) add what they spent and
+        count as trials, but a bound is not a success to climb from."""
         s = self.settings
+        own = [o for o in self.observations if not o.derived]
         return spending_plan(
-            np.asarray([o.cost for o in self.observations if _is_success(o)], dtype=float),
+            np.asarray([o.cost for o in own if _is_success(o) and not o.bound], dtype=float),
             np.asarray(
-                [o.cost if o.spent is None else o.spent for o in self.observations], dtype=float
+                [o.cost if o.spent is None else o.spent for o in self.observations] + [tried_spent],
+                dtype=float,
             ),
             float(self._predicted_costs(state, pending).sum()),
-            len(self.observations),
+            len(own) + n_tried,
             max_cost_growth=s.max_cost_growth,
             max_suggestion_cost=s.max_suggestion_cost,
             max_total_cost=s.max_total_cost,

@@ -91,8 +91,10 @@ def fit_surrogates(
     costs = np.asarray([o.cost for o in successes], dtype=float)
     losses = np.asarray([o.loss for o in successes], dtype=float)
     groups = group_by_key(keys)
+    # a stopped trial's optimistic bound informs the GPs but is no frontier member
+    results = [g for g in groups if not any(successes[i].bound for i in g)] or groups
     frontier = pareto_groups(
-        groups, costs, losses, settings.min_pareto_cost_fraction, settings.conservative_pareto
+        results, costs, losses, settings.min_pareto_cost_fraction, settings.conservative_pareto
     )
     origins = z[[g[0] for g in frontier]]
 

@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from experiments.rebuild import rebuild_optimizer
+from experiments.rebuild import rebuild_optimizer, told_as_bound
 from experiments.spec import SweepSpec
 from experiments.store.models import Trial, TrialStatus
 from experiments.store.repository import Store
@@ -39,6 +39,20 @@ def budget_left(spec: SweepSpec, trials: Sequence[Trial]) -> int:
     return max(left, 0)
 
 
+def stopped_trials(opt: object, pruned: Sequence[Trial]) -> dict[str, object]:
+    """What `suggest` is told of the stopped trials not observed as bounds, where it takes it:
+    their configs (never rerun, not in flight) and what they spent (the budget paid it)."""
+    if not pruned:
+        return {}
+    takes = inspect.signature(opt.suggest).parameters  # type: ignore[attr-defined]
+    extra: dict[str, object] = {}
+    if "tried" in takes:
+        extra["tried"] = [t.params for t in pruned]
+        if "tried_spent" in takes:
+            extra["tried_spent"] = float(sum(t.cost_flops or 0.0 for t in pruned))
+    return extra
+
+
 @dataclass
 class Allocation:
     trials: list[Trial]  # claimed for the caller: RUNNING under its lease
@@ -61,9 +75,8 @@ def allocate_trials(
     opt = rebuild_optimizer(spec, trials)
     busy = [t.params for t in trials if t.status in (TrialStatus.PENDING, TrialStatus.RUNNING)]
     # a stopped (pruned) config is neither a result nor to be rerun, nor in flight
-    stopped = [t.params for t in trials if t.status == TrialStatus.PRUNED]
-    takes_tried = "tried" in inspect.signature(opt.suggest).parameters
-    extra = {"tried": stopped} if stopped and takes_tried else {}
+    pruned = [t for t in trials if t.status == TrialStatus.PRUNED and not told_as_bound(t)]
+    extra = stopped_trials(opt, pruned)
     suggestions = opt.suggest(n_new, pending=busy, **extra)
     made = store.create_trials(
         sweep_id,

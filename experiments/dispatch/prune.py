@@ -77,8 +77,12 @@ def review_running(
     return out
 
 
-def record_pruned(store: Store, trial: Trial, decision: PruneDecision, spent: float) -> bool:
-    """Write the stopped trial as `pruned`: its curve stays, its cost is what it spent."""
+def record_pruned(
+    store: Store, trial: Trial, decision: PruneDecision, spent: float, planned: float | None = None
+) -> bool:
+    """Write the stopped trial as `pruned`: its curve stays, its cost is what it spent; the
+    planned run's cost and its optimistic final loss are kept, which the optimizer is told as
+    a bound (`experiments.rebuild`)."""
     return store.finish_trial(
         trial.id,
         TrialStatus.PRUNED,
@@ -88,5 +92,6 @@ def record_pruned(store: Store, trial: Trial, decision: PruneDecision, spent: fl
         metrics={
             "optimistic_final_loss": decision.optimistic_loss,
             "frontier_loss_at_cost": decision.frontier_loss,
+            "planned_flops": planned,
         },
     )

@@ -170,3 +170,80 @@ def test_resampling_picks_the_member_whose_lead_is_within_the_noise() -> None:
     assert noise_sd([[0, 1], [2]], spread, gp_rel_sd=None) == pytest.approx(
         abs(math.log(2.1 / 2.0)) / math.sqrt(2)
     )
+
+
+def _seeded(opt: CarbsOptimizer, n: int, seed: int = 0) -> None:
+    """Observe `n` of the optimizer's own (random warm-up) suggestions, noise-free."""
+    for _ in range(n):
+        (s,) = opt.suggest(1)
+        opt.observe(Observation(s.params, lm_cost(s.params), lm_loss(s.params),
+                                suggestion_id=s.suggestion_id))  # fmt: skip
+
+
+def test_a_stopped_trial_is_not_in_flight_and_the_budget_counts_what_it_spent() -> None:
+    """Told as `tried`, a stopped suggestion no longer holds its full predicted cost as if in
+    flight: the ceiling is what the budget has left once what it spent is paid."""
+    probe = CarbsOptimizer(lm_space(), seed=3, price=lm_cost, **FAST)
+    _seeded(probe, 5)
+    spent = sum(o.cost for o in probe.observations)
+    costliest = max(o.cost for o in probe.observations)
+    budget = spent + 2.0 * costliest  # what is left binds before the 4x growth bound
+    opt = CarbsOptimizer(lm_space(), seed=3, price=lm_cost, max_total_cost=budget, **FAST)
+    for o in probe.observations:
+        opt.observe(o)
+    (big,) = opt.suggest(1)
+    stopped_spend = 0.5 * lm_cost(big.params)
+    (s,) = opt.suggest(1, tried=[big.params], tried_spent=stopped_spend)
+    assert big.suggestion_id not in opt.outstanding  # settled, not in flight
+    assert s.params != big.params  # never suggested again
+    ceiling = opt.last_info[-1]["cost_ceiling"]
+    assert ceiling == pytest.approx(budget - spent - stopped_spend, rel=1e-9)
+
+
+def test_derived_observations_add_to_the_bill_but_not_to_the_trial_count() -> None:
+    """A decay branch is not a trial: two sweeps with the same 5 of 40 trials, one also told two
+    branches of each (derived), climb on the same schedule (5/40 of the trials used, not 15)."""
+    start = lm_cost({"n_params": 1e7, "tokens": 2e8})
+    cap, trials = 64 * start, 40
+
+    def make() -> CarbsOptimizer:
+        return CarbsOptimizer(lm_space(), seed=4, price=lm_cost, max_suggestion_cost=cap,
+                              max_trials=trials, **FAST)  # fmt: skip
+
+    plain, branched = make(), make()
+    for lr in (1e-3, 2e-3, 3e-3, 5e-3, 8e-3):
+        p = {"n_params": 1e7, "tokens": 2e8, "lr": lr}
+        o = Observation(p, lm_cost(p), lm_loss(p))
+        plain.observe(o)
+        branched.observe(o)
+        for f in (0.25, 0.5):
+            b = {**p, "tokens": f * p["tokens"]}
+            branched.observe(Observation(b, lm_cost(b), lm_loss(b), spent=0.2 * lm_cost(b),
+                                         derived=True))  # fmt: skip
+    plain.suggest(1)
+    branched.suggest(1)
+    # progress 5/40 with climb_fraction 0.5: a quarter of the log-way from the start to the cap
+    expected = start * 64**0.25
+    assert plain.last_info[-1]["cost_band"] == pytest.approx(expected)
+    assert branched.last_info[-1]["cost_band"] == pytest.approx(expected)
+
+
+def test_a_stopped_trials_bound_informs_the_model_but_is_no_success_to_climb_from() -> None:
+    """A bound (a stopped trial's optimistic final loss at its planned cost) is never suggested
+    again, is not a frontier member even where its loss would be, and does not raise the
+    growth ceiling the way a success at that cost would; it counts its spend as money."""
+    from carbs.bayes.surrogates import fit_surrogates
+
+    opt = CarbsOptimizer(lm_space(), seed=5, price=lm_cost, **FAST)
+    _seeded(opt, 5)
+    costliest = max(o.cost for o in opt.observations)
+    p = {"n_params": 1e9, "tokens": 1e10, "lr": 3e-4}  # far costlier than any success
+    bound = Observation(p, lm_cost(p), 0.5 * min(o.loss for o in opt.observations),
+                        spent=0.1 * lm_cost(p), bound=True)  # fmt: skip
+    opt.observe(bound)
+    (s,) = opt.suggest(1)
+    assert opt.last_info[-1]["cost_ceiling"] == pytest.approx(4.0 * costliest)
+    assert opt.space.canonical(s.params) != opt.space.canonical(p)
+    state = fit_surrogates(opt.encoder, list(opt.observations), [], opt.settings, seed=0)
+    members = {i for g in state.frontier for i in g}
+    assert len(opt.observations) - 1 not in members  # the bound, though lowest, is no member

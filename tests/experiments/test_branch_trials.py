@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from experiments.dispatch.allocate import budget_left, spent
+from carbs.bayes import CarbsOptimizer
+from carbs.local_search import RandomSearchOptimizer
+from experiments.dispatch.allocate import budget_left, spent, stopped_trials
+from experiments.dispatch.prune import record_pruned
 from experiments.dispatch.task import execute_trial
-from experiments.rebuild import rebuild_optimizer
+from experiments.pruning import PruneDecision
+from experiments.rebuild import rebuild_optimizer, told_as_bound
 from experiments.spec import parse_spec
 from experiments.store.models import TrialStatus
 from experiments.store.repository import Store
@@ -72,6 +76,8 @@ def test_the_optimizer_is_told_a_branch_only_inside_the_searched_range(
     store.finish_trial(t.id, TrialStatus.SUCCEEDED, loss=2.9, cost_flops=6e15, branches=BRANCHES)
     opt = rebuild_optimizer(spec, store.trials(sweep.id))
     assert len(opt.observations) == told  # 2.5e7 tokens is below a 4e7 minimum: not told
+    # a branch is told as derived (not a trial of its own), the run itself is not
+    assert [o.derived for o in opt.observations].count(False) == 1
 
 
 def test_a_workloads_branches_pass_through_the_worker_cleanly() -> None:
@@ -80,3 +86,32 @@ def test_a_workloads_branches_pass_through_the_worker_cleanly() -> None:
     )
     assert out["status"] == "succeeded"
     assert out["branches"] == [{"tokens": 10.0, "loss": 2.0, "cost": 5.0, "spent": 1.0}]
+
+
+def test_stopped_trials_are_told_as_tried_with_what_they_spent(store_url: str) -> None:
+    """The allocator tells an optimizer that takes them the stopped configs and their spend;
+    one that does not take them is told nothing."""
+    spec, store, sweep, t = _setup(store_url, "br-stop")
+    store.finish_trial(t.id, TrialStatus.PRUNED, cost_flops=2e15, failure_reason="pruned")
+    pruned = [x for x in store.trials(sweep.id) if x.status == TrialStatus.PRUNED]
+    told = stopped_trials(CarbsOptimizer(spec.space(), seed=0), pruned)
+    assert told["tried"] == [t.params] and told["tried_spent"] == pytest.approx(2e15)
+    assert stopped_trials(RandomSearchOptimizer(spec.space(), seed=0), pruned) == {}
+    assert stopped_trials(CarbsOptimizer(spec.space(), seed=0), []) == {}
+
+
+def test_a_stopped_trial_is_told_as_a_bound_where_its_stop_recorded_one(store_url: str) -> None:
+    """Rebuilt, a pruned trial with its optimistic final loss and planned cost is a bound
+    observation (planned cost on the axis, what it ran as its spend); one stopped without them
+    is only a config tried."""
+    spec, store, sweep, t = _setup(store_url, "br-bound")
+    (old,) = store.create_trials(sweep.id, [({"n_params": 2e7, "tokens": 1e8,
+                                              "learning_rate": 2e-3}, "sid-2")])  # fmt: skip
+    record_pruned(store, t, PruneDecision(True, 3.3, 3.0, "hopeless"), spent=2e15, planned=6e15)
+    store.finish_trial(old.id, TrialStatus.PRUNED, cost_flops=1e15, failure_reason="pruned")
+    trials = store.trials(sweep.id)
+    (o,) = rebuild_optimizer(spec, trials).observations
+    assert o.bound and o.loss == 3.3 and o.cost == 6e15 and o.spent == 2e15
+    assert o.params == t.params
+    rest = [x for x in trials if x.status == TrialStatus.PRUNED and not told_as_bound(x)]
+    assert [x.id for x in rest] == [old.id]

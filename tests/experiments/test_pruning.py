@@ -1,6 +1,6 @@
 """Cost-aware early stopping: the rule on synthetic curves, and a real sweep through local Ray in
 which hopeless trials are stopped from their streamed curves, recorded as `pruned`, never retried
-and never shown to the optimizer as results."""
+and shown to the optimizer only as bounds (their optimistic final loss), never as results."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ optimizer: {{name: random}}
 
 
 @pytest.mark.slow
-def test_a_sweep_stops_hopeless_trials_and_never_retries_or_observes_them(
+def test_a_sweep_stops_hopeless_trials_never_retries_them_and_tells_them_as_bounds(
     ray_local: str, tmp_path: Path
 ) -> None:
     url = f"sqlite:///{tmp_path / 'prune.db'}"
@@ -117,9 +117,15 @@ def test_a_sweep_stops_hopeless_trials_and_never_retries_or_observes_them(
         true_final = chinchilla_toy({**t.params, **fixed})["loss"]
         best = min(o.loss for o in ok if o.cost_flops <= planned * (1 + 1e-9))
         assert true_final > best, (true_final, best)
-    # pruned trials are not results for the optimizer, and the budget paid for what they spent
+    # pruned trials are not results for the optimizer but bounds (their optimistic final loss,
+    # above the frontier when stopped, at their planned cost), and the budget paid what they spent
     opt = rebuild_optimizer(spec, trials)
     observed = [t for t in trials if t.status in TrialStatus.OBSERVED]
-    assert len(opt.observations) == len(observed)
+    bounds = [o for o in opt.observations if o.bound]
+    assert len(opt.observations) == len(observed) + len(bounds) and len(bounds) == len(pruned)
+    for t in pruned:
+        m = t.metrics
+        assert m["optimistic_final_loss"] > m["frontier_loss_at_cost"]
+        assert m["planned_flops"] == pytest.approx(chinchilla_toy_cost(t.params))
     assert math.isclose(spent(trials), sum(t.cost_flops or 0.0 for t in trials if
                         t.status in TrialStatus.FINISHED), rel_tol=1e-9)  # fmt: skip
