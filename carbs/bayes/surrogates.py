@@ -123,19 +123,8 @@ def fit_surrogates(
         )
     success_gp = None
     if failures:
-        fparams = [encoder.space.canonical(o.params) for o in failures]
-        zf = encoder.encode_many(fparams)
-        z_all = np.concatenate([z, zf])
-        labels = np.concatenate([np.ones(len(z)), -np.ones(len(zf))])
-        n_s = len(z)
-        keep_f = training_subset(zf, [], settings.max_train_points // 2, coverage_fraction=1.0)
-        keep_s = training_subset(z, anchors, settings.max_train_points - len(keep_f))
-        rows_all = np.concatenate([keep_s, n_s + keep_f])
-        x_all = encoder.to_gp(z_all[rows_all])
-        fit_rows = training_subset(
-            z_all[rows_all], [], settings.max_fit_points, coverage_fraction=1.0
-        )
-        success_gp = _fit(x_all, labels[rows_all], fit_rows, hyper.get("success"), fit)
+        zf = encoder.encode_many([encoder.space.canonical(o.params) for o in failures])
+        success_gp = _fit_success(encoder, z, zf, anchors, settings, (hyper.get("success"), fit))
     return Surrogates(
         z=z,
         keys=keys,
@@ -152,6 +141,25 @@ def fit_surrogates(
         pareto_scaled_cost_range=(float(g_cost.min()), float(g_cost.max())),
         success_gp=success_gp,
     )
+
+
+def _fit_success(
+    encoder: SpaceEncoder,
+    z: np.ndarray,
+    zf: np.ndarray,
+    anchors: list[int],
+    settings: CarbsSettings,
+    how: tuple[dict[str, torch.Tensor] | None, dict],
+) -> FittedGP:
+    """The success classifier (+1 success, -1 failure, regressed): failures keep up to half the
+    training points, the successes the rest, the frontier's among them (`anchors`)."""
+    z_all = np.concatenate([z, zf])
+    labels = np.concatenate([np.ones(len(z)), -np.ones(len(zf))])
+    keep_f = training_subset(zf, [], settings.max_train_points // 2, coverage_fraction=1.0)
+    keep_s = training_subset(z, anchors, settings.max_train_points - len(keep_f))
+    rows = np.concatenate([keep_s, len(z) + keep_f])
+    fit_rows = training_subset(z_all[rows], [], settings.max_fit_points, coverage_fraction=1.0)
+    return _fit(encoder.to_gp(z_all[rows]), labels[rows], fit_rows, how[0], how[1])
 
 
 def _fit(
