@@ -44,11 +44,14 @@ target: {{flops: 1.0e+12}}
 @pytest.fixture
 def fresh_probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An empty probe cache (file and in-process memo) for this test only, at one thread (two
-    threads on a busy two-core machine time the scheduler, not the step)."""
+    threads on a busy two-core machine time the scheduler, not the step). The step probe runs
+    whatever the machine's matmul peaks say: where bf16 is emulated (or a loaded machine times
+    its bf16 matmul below fp32's) the probe is skipped, and these tests are of the probe."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     monkeypatch.setenv("CARBS_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(dtype_probe, "_MEMO", {})
+    monkeypatch.setattr(dtype_probe, "EMULATED_RATIO", 0.0)
     yield tmp_path / "cache" / "dtype_probe.json"
     torch.set_num_threads(threads)
 
@@ -91,3 +94,15 @@ def test_probe_choice_and_figures_are_stored_with_each_trial(
         assert m["dtype"] == min(seconds, key=seconds.__getitem__)
         assert m["peak_flops"] > 0 and m["compiled"] is False
     assert stored[0]["probe_seconds"] > 0 and stored[1]["probe_seconds"] == 0
+
+
+def test_emulated_bf16_is_not_probed_and_trains_in_fp32(
+    fresh_probe: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # bf16's measured matmul peak below this multiple of fp32's reads as emulated: set far
+    # above any machine's ratio, every machine takes the emulated branch
+    monkeypatch.setattr(dtype_probe, "EMULATED_RATIO", 1e6)
+    choice = choose_dtype(MoEConfig.from_params(SHAPE), 4, "cpu", 1)
+    assert choice.probe.source == "bf16 emulated" and choice.probe.step_seconds == {}
+    assert choice.precision.dtype == "float32" and choice.precision.peak_flops > 0
+    assert not fresh_probe.exists()  # nothing timed, nothing cached
