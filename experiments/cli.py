@@ -119,10 +119,8 @@ def _report_and_export(store, name: str, out: Path) -> None:  # type: ignore[no-
     )
     for p in [*paths, *plot_scaling(points, fitted[1], out)]:
         print(f"wrote {p}")
-    fit = store.latest_fit(sweep.id)
-    if fit is not None:
-        for line in pick_lines(fit.result, list((sweep.spec or {}).get("search_space") or {})):
-            print(line)
+    for line in pick_lines(fitted[1].to_dict(), list((sweep.spec or {}).get("search_space") or {})):
+        print(line)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
