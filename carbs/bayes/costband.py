@@ -19,6 +19,7 @@ little to fill.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -86,16 +87,24 @@ def frontier_origin_costs(costs: np.ndarray, frontier: list[list[int]]) -> np.nd
     return np.array([float(np.mean(costs[g])) for g in frontier])
 
 
+@dataclass(frozen=True)
+class CostAim:
+    """Where band candidates are aimed: the (k,) mean cost of each frontier origin (in the
+    order of the optimizer's origins) and the cost they should land at."""
+
+    origin_costs: np.ndarray
+    target: float
+
+
 def cost_directed_samples(
     encoder: SpaceEncoder,
     origins: np.ndarray,
-    origin_costs: np.ndarray,
-    target: float,
+    aim: CostAim,
     n: int,
     rng: np.random.Generator,
     scales: tuple[float, ...],
 ) -> np.ndarray:
-    """(n, dim) candidates aimed at cost `target`: local steps around the frontier member
+    """(n, dim) candidates aimed at cost `aim.target`: local steps around the frontier member
     nearest that cost, plus a shift of every cost-scaling coordinate sized to close the gap.
 
     The shift, ln(target / origin cost) split evenly over the cost-scaling parameters and
@@ -103,6 +112,7 @@ def cost_directed_samples(
     width enters squared, depth and tokens linearly), brackets the target; the caller keeps
     the candidates whose predicted cost lands in the band.
     """
+    origin_costs, target = aim.origin_costs, aim.target
     i = int(np.argmin(np.abs(np.log(origin_costs) - math.log(target))))
     z = encoder.sample(origins[i : i + 1], n, rng, scales)
     cols = [

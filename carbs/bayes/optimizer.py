@@ -13,9 +13,11 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from carbs.bayes.acquisition import (
     acquisition_value,
@@ -26,6 +28,7 @@ from carbs.bayes.acquisition import (
 )
 from carbs.bayes.costband import (
     BAND_PRIOR_WIDENING,
+    CostAim,
     band_target,
     cost_directed_samples,
     fill_target,
@@ -33,7 +36,7 @@ from carbs.bayes.costband import (
     in_band,
 )
 from carbs.bayes.encoding import ConfigKey, SpaceEncoder
-from carbs.bayes.models import fit_gp
+from carbs.bayes.models import FittedGP, fit_gp
 from carbs.bayes.resample import (
     GP_NOISE_FLOOR_RATIO,
     NOISE_FIT_POINTS_PER_DIM,
@@ -41,7 +44,7 @@ from carbs.bayes.resample import (
     uncertain_member,
 )
 from carbs.bayes.settings import CarbsSettings
-from carbs.bayes.spending import SpendingPlan, ceiling_mask, spending_plan
+from carbs.bayes.spending import SpendingLimits, SpendingPlan, ceiling_mask, spending_plan
 from carbs.bayes.subset import training_subset
 from carbs.bayes.surrogates import Surrogates, fit_surrogates
 from carbs.optimizer import Observation, Suggestion
@@ -205,10 +208,10 @@ class CarbsOptimizer:
         count: int,
         excluded: set[ConfigKey],
         rng: np.random.Generator,
-        aim: tuple[np.ndarray, float] | None = None,
+        aim: CostAim | None = None,
     ) -> tuple[np.ndarray, list[dict[str, Any]]]:
         """Up to `count` distinct, feasible, not-yet-tried configs sampled around `origins`
-        (aimed at a cost when `aim` = (the origins' costs, target cost) is given)."""
+        (aimed at a cost when `aim` is given)."""
         params: list[dict[str, Any]] = []
         seen = set(excluded)
         radius = self.encoder.radius
@@ -216,7 +219,7 @@ class CarbsOptimizer:
         for attempt in range(6):
             if aim is not None:
                 raw = cost_directed_samples(
-                    self.encoder, origins, aim[0], aim[1], 2 * count, rng, s.radius_scales
+                    self.encoder, origins, aim, 2 * count, rng, s.radius_scales
                 )
             else:
                 raw = self.encoder.sample(origins, 2 * count, rng, s.radius_scales)
@@ -360,12 +363,14 @@ class CarbsOptimizer:
             ),
             float(self._predicted_costs(state, pending).sum()),
             len(own) + n_tried,
-            max_cost_growth=s.max_cost_growth,
-            max_suggestion_cost=s.max_suggestion_cost,
-            max_total_cost=s.max_total_cost,
-            max_trials=s.max_trials,
-            climb_fraction=s.climb_fraction,
-            climb_every=s.climb_every,
+            SpendingLimits(
+                max_cost_growth=s.max_cost_growth,
+                max_suggestion_cost=s.max_suggestion_cost,
+                max_total_cost=s.max_total_cost,
+                max_trials=s.max_trials,
+                climb_fraction=s.climb_fraction,
+                climb_every=s.climb_every,
+            ),
         )
 
     def _band_targets(
@@ -415,9 +420,43 @@ class CarbsOptimizer:
         pick is a cost band aimed at it."""
         if n <= 0:
             return []
+        z, params = self._candidate_pool(state, n, excluded, rng)
+        targets = self._band_targets(state, n, pending, rng, plan)
+        if plan.climb_target is not None and n > 0:
+            targets[0] = plan.climb_target
+        z, params, band_only = self._with_band_candidates(state, z, params, targets, excluded, rng)
+        scored = self._score(state, z, params, band_only)
+        output_gp = _with_pending(state.output_gp, self.encoder, pending)
+        available = np.ones(len(params), dtype=bool)
+        picks: list[dict[str, Any]] = []
+        for target in targets:
+            mean, var = output_gp.predict(scored.x)
+            log_mask = np.where(ceiling_mask(scored.cautious_cost, plan.ceiling), 0.0, -np.inf)
+            pick = _PickRound(mean, var, available, log_mask)
+            value = self._band_value(scored, pick, target)
+            if value is None or not np.isfinite(value).any():
+                target = None
+                value = self._ordinary_value(state, scored, pick, plan, rng)
+            i = int(np.argmax(value))
+            available[i] = False
+            picks.append(params[i])
+            loss = state.warp.to_loss(mean[i])
+            info = _pick_info(loss, scored.predicted_cost[i], value[i], target, plan.ceiling)
+            self.last_info.append(info)
+            plan = plan.after(float(scored.predicted_cost[i]))  # later picks share what is left
+            output_gp = output_gp.with_fantasies(scored.x[i : i + 1], mean[i : i + 1])
+        return picks
+
+    def _candidate_count(self) -> int:
         s = self.settings
-        count = min(s.max_candidates, s.num_candidates_per_dim * self.encoder.search_dims)
-        z, params = self._candidates(state.origins, max(count, n), excluded, rng)
+        return min(s.max_candidates, s.num_candidates_per_dim * self.encoder.search_dims)
+
+    def _candidate_pool(
+        self, state: Surrogates, n: int, excluded: set[ConfigKey], rng: np.random.Generator
+    ) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """The ordinary candidates around the frontier, topped up from the prior when the
+        region around the frontier holds fewer than `n` new feasible configs."""
+        z, params = self._candidates(state.origins, max(self._candidate_count(), n), excluded, rng)
         if len(params) < n:
             params += self._random_picks(
                 n - len(params),
@@ -426,27 +465,43 @@ class CarbsOptimizer:
                 include_centre=False,
             )
             z = self.encoder.encode_many(params)
-        lo_cost, hi_cost = state.frontier_cost_range()
-        targets = self._band_targets(state, n, pending, rng, plan)
-        if plan.climb_target is not None and n > 0:
-            targets[0] = plan.climb_target
+        return z, params
+
+    def _with_band_candidates(
+        self,
+        state: Surrogates,
+        z: np.ndarray,
+        params: list[dict[str, Any]],
+        targets: list[float | None],
+        excluded: set[ConfigKey],
+        rng: np.random.Generator,
+    ) -> tuple[np.ndarray, list[dict[str, Any]], np.ndarray]:
+        """The pool with candidates aimed at each band target appended, and a (m,) mask of
+        those band-only ones (an ordinary pick never takes them)."""
         band_only = np.zeros(len(params), dtype=bool)
         origin_costs = frontier_origin_costs(state.costs, state.frontier)
         for t in targets:
             if t is None:
                 continue
             taken = excluded | {self.encoder.key(p) for p in params}
-            aim = (origin_costs, t)
-            zb, pb = self._candidates(state.origins, max(count // 4, 16), taken, rng, aim)
+            aim = CostAim(origin_costs, t)
+            count = max(self._candidate_count() // 4, 16)
+            zb, pb = self._candidates(state.origins, count, taken, rng, aim)
             if pb:
                 params = params + pb
                 z = np.vstack([z, zb])
                 band_only = np.concatenate([band_only, np.ones(len(pb), dtype=bool)])
+        return z, params, band_only
+
+    def _score(
+        self,
+        state: Surrogates,
+        z: np.ndarray,
+        params: list[dict[str, Any]],
+        band_only: np.ndarray,
+    ) -> _Scored:
+        """What the models say of each candidate that does not change within a batch."""
         x = self.encoder.to_gp(z)
-        output_gp = state.output_gp
-        if pending:
-            xp = self.encoder.to_gp(self.encoder.encode_many(pending))
-            output_gp = output_gp.with_fantasies(xp, output_gp.predict(xp)[0])
         log_c, var_c = state.cost_gp.predict(x)
         predicted_cost = state.cost_scale.inverse(log_c)
         # the ceiling is held against the cost model's figure one sd up: its error put trials
@@ -456,59 +511,125 @@ class CarbsOptimizer:
         if exact is not None:
             predicted_cost = cautious_cost = exact
             log_c = state.cost_scale.forward(exact)
-        pareto_at_cost = state.pareto_value(log_c)
-        log_prior = self.encoder.log_prior(z, state.origins)
         if state.success_gp is not None:
             log_succ = log_success_probability(*state.success_gp.predict(x))
         else:
             log_succ = 0.0
-        available = np.ones(len(params), dtype=bool)
-        picks: list[dict[str, Any]] = []
-        for target in targets:
-            log_mask = np.where(ceiling_mask(cautious_cost, plan.ceiling), 0.0, -np.inf)
-            mean, var = output_gp.predict(x)
-            band = in_band(predicted_cost, target) & available if target is not None else None
-            value = None
-            if band is not None and band.any():
-                # a band pick: EI against the frontier at its own cost, prior widened
-                log_ei = log_expected_improvement(mean, var, pareto_at_cost, s.exploration_bias)
-                value = acquisition_value(
-                    log_ei, log_prior / BAND_PRIOR_WIDENING**2, log_succ, log_mask
-                )
-                value = np.where(band, value, -np.inf)
-            if value is None or not np.isfinite(value).any():
-                target = None
-                floor = None
-                if s.clamp_pareto_value:
-                    cap = plan.ceiling if plan.ceiling and plan.ceiling > 0 else None
-                    threshold = random_threshold_cost(lo_cost, hi_cost, rng, cap)
-                    floor = float(
-                        state.pareto_value(state.cost_scale.forward(np.array([threshold])))[0]
-                    )
-                best = clamped_pareto_value(pareto_at_cost, floor)
-                log_ei = log_expected_improvement(mean, var, best, s.exploration_bias)
-                value = acquisition_value(log_ei, log_prior, log_succ, log_mask)
-                value = np.where(available & ~band_only, value, -np.inf)
-                if not np.isfinite(value).any():  # no EI anywhere: the prior, under the ceiling
-                    value = np.where(available & np.isfinite(log_mask), log_prior, -np.inf)
-                if not np.isfinite(value).any():
-                    value = np.where(available, log_prior, -np.inf)
-            i = int(np.argmax(value))
-            available[i] = False
-            picks.append(params[i])
-            info = {
-                "predicted_loss": float(state.warp.to_loss(mean[i])),
-                "predicted_cost": float(predicted_cost[i]),
-                "log_acquisition": float(value[i]),
-            }
-            if target is not None:
-                info["cost_band"] = float(target)
-            if plan.ceiling is not None:
-                info["cost_ceiling"] = float(plan.ceiling)
-            plan = plan.after(float(predicted_cost[i]))  # later picks share what is left
-            self.last_info.append(info)
-            output_gp = output_gp.with_fantasies(x[i : i + 1], mean[i : i + 1])
-        return picks
+        return _Scored(
+            x=x,
+            band_only=band_only,
+            predicted_cost=predicted_cost,
+            cautious_cost=cautious_cost,
+            pareto_at_cost=state.pareto_value(log_c),
+            log_prior=self.encoder.log_prior(z, state.origins),
+            log_succ=log_succ,
+        )
+
+    def _band_value(
+        self, scored: _Scored, pick: _PickRound, target: float | None
+    ) -> np.ndarray | None:
+        """(m,) acquisition of a band pick: EI against the frontier at the candidate's own
+        cost, prior widened, -inf outside the band; None when no free candidate is in it."""
+        if target is None:
+            return None
+        band = in_band(scored.predicted_cost, target) & pick.available
+        if not band.any():
+            return None
+        log_ei = log_expected_improvement(
+            pick.mean, pick.var, scored.pareto_at_cost, self.settings.exploration_bias
+        )
+        value = acquisition_value(
+            log_ei, scored.log_prior / BAND_PRIOR_WIDENING**2, scored.log_succ, pick.log_mask
+        )
+        return np.where(band, value, -np.inf)
+
+    def _ordinary_value(
+        self,
+        state: Surrogates,
+        scored: _Scored,
+        pick: _PickRound,
+        plan: SpendingPlan,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """(m,) acquisition of an ordinary pick: EI against the Pareto value clamped at a random
+        cost, over the free candidates not sampled for a band; the prior where EI is nowhere
+        finite (under the ceiling if any candidate is)."""
+        s = self.settings
+        lo_cost, hi_cost = state.frontier_cost_range()
+        floor = None
+        if s.clamp_pareto_value:
+            cap = plan.ceiling if plan.ceiling and plan.ceiling > 0 else None
+            threshold = random_threshold_cost(lo_cost, hi_cost, rng, cap)
+            floor = float(state.pareto_value(state.cost_scale.forward(np.array([threshold])))[0])
+        best = clamped_pareto_value(scored.pareto_at_cost, floor)
+        log_ei = log_expected_improvement(pick.mean, pick.var, best, s.exploration_bias)
+        value = acquisition_value(log_ei, scored.log_prior, scored.log_succ, pick.log_mask)
+        value = np.where(pick.available & ~scored.band_only, value, -np.inf)
+        if not np.isfinite(value).any():  # no EI anywhere: the prior, under the ceiling
+            value = np.where(pick.available & np.isfinite(pick.log_mask), scored.log_prior, -np.inf)
+        if not np.isfinite(value).any():
+            value = np.where(pick.available, scored.log_prior, -np.inf)
+        return value
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """A batch's m candidates as the models see them; fixed while the batch is picked.
+
+    x: (m, gp_dim) GP inputs. band_only: (m,) sampled for a cost band (no ordinary pick takes
+    them). predicted_cost, cautious_cost: (m,) the cost model's figure and that one sd up
+    (both exact where `price` says). pareto_at_cost: (m,) the frontier's surrogate value at
+    each candidate's cost. log_prior: (m,). log_succ: (m,) or 0.0 without failures.
+    """
+
+    x: torch.Tensor
+    band_only: np.ndarray
+    predicted_cost: np.ndarray
+    cautious_cost: np.ndarray
+    pareto_at_cost: np.ndarray
+    log_prior: np.ndarray
+    log_succ: np.ndarray | float
+
+
+@dataclass(frozen=True)
+class _PickRound:
+    """One greedy pick's view: (m,) mean and variance of the output model with the batch's
+    earlier picks fantasized, which candidates are still free, and the ceiling's log mask."""
+
+    mean: np.ndarray
+    var: np.ndarray
+    available: np.ndarray
+    log_mask: np.ndarray
+
+
+def _with_pending(
+    output_gp: FittedGP, encoder: SpaceEncoder, pending: list[dict[str, Any]]
+) -> FittedGP:
+    """The output model with each in-flight trial fantasized at its predicted mean."""
+    if not pending:
+        return output_gp
+    xp = encoder.to_gp(encoder.encode_many(pending))
+    return output_gp.with_fantasies(xp, output_gp.predict(xp)[0])
+
+
+def _pick_info(
+    predicted_loss: float,
+    predicted_cost: float,
+    log_acquisition: float,
+    target: float | None,
+    ceiling: float | None,
+) -> dict[str, float]:
+    """What `last_info` records of a pick (the band and ceiling only where there is one)."""
+    info = {
+        "predicted_loss": float(predicted_loss),
+        "predicted_cost": float(predicted_cost),
+        "log_acquisition": float(log_acquisition),
+    }
+    if target is not None:
+        info["cost_band"] = float(target)
+    if ceiling is not None:
+        info["cost_ceiling"] = float(ceiling)
+    return info
 
 
 def _finite_positive(v: float | None) -> bool:

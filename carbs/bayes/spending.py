@@ -48,24 +48,34 @@ class SpendingPlan:
         return SpendingPlan(ceiling, None, left)
 
 
+@dataclass(frozen=True)
+class SpendingLimits:
+    """The stated limits and the climb's pace a plan is made under (the `CarbsSettings`
+    fields of the same names; see the module docstring)."""
+
+    max_cost_growth: float
+    max_suggestion_cost: float | None
+    max_total_cost: float | None
+    max_trials: int | None
+    climb_fraction: float
+    climb_every: int = 0
+
+
 def spending_plan(
     success_costs: np.ndarray,
     all_costs: np.ndarray,
     pending_cost: float,
     n_observations: int,
-    *,
-    max_cost_growth: float,
-    max_suggestion_cost: float | None,
-    max_total_cost: float | None,
-    max_trials: int | None,
-    climb_fraction: float,
-    climb_every: int = 0,
+    limits: SpendingLimits,
 ) -> SpendingPlan:
     """The ceiling and the climb target for the next suggestion (see the module docstring).
 
     success_costs: costs of successful trials in observation order; all_costs: of every
     observed trial (failures cost money too); pending_cost: predicted cost of in-flight ones.
     """
+    max_cost_growth = limits.max_cost_growth
+    max_suggestion_cost = limits.max_suggestion_cost
+    max_total_cost = limits.max_total_cost
     if len(success_costs) == 0:
         left = None
         if max_total_cost is not None:
@@ -81,16 +91,16 @@ def spending_plan(
     if max_total_cost is not None:
         left = max(max_total_cost - spent - pending_cost, 0.0)
         ceiling = min(ceiling, left)
-    progress = budget_progress(spent, n_observations, max_total_cost, max_trials)
+    progress = budget_progress(spent, n_observations, max_total_cost, limits.max_trials)
     target = None
     if max_suggestion_cost is None or progress is None:
-        if climb_every > 0 and stalled(success_costs, climb_every):
+        if limits.climb_every > 0 and stalled(success_costs, limits.climb_every):
             target = min(costliest * math.sqrt(max_cost_growth), ceiling)
             if target <= costliest:
                 target = None
     else:
         start = min(float(success_costs[0]), max_suggestion_cost)
-        wanted = scheduled_top_cost(start, max_suggestion_cost, progress, climb_fraction)
+        wanted = scheduled_top_cost(start, max_suggestion_cost, progress, limits.climb_fraction)
         behind = costliest * math.sqrt(max_cost_growth) < wanted
         if behind:
             target = min(wanted, ceiling)

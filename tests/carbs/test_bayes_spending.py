@@ -9,7 +9,7 @@ import pytest
 
 from carbs.bayes import CarbsOptimizer
 from carbs.bayes.resample import noise_sd, uncertain_member
-from carbs.bayes.spending import scheduled_top_cost, spending_plan
+from carbs.bayes.spending import SpendingLimits, scheduled_top_cost, spending_plan
 from carbs.optimizer import Observation
 from carbs.space import Param, SearchSpace
 
@@ -125,15 +125,15 @@ def test_schedule_is_log_linear_from_the_first_cost_to_the_cap() -> None:
     assert scheduled_top_cost(1e3, 1e9, 0.9, 0.5) == pytest.approx(1e9)
     plan = spending_plan(
         np.array([1e3, 2e3]), np.array([1e3, 2e3, 5e2]), 0.0, 3,
-        max_cost_growth=4.0, max_suggestion_cost=1e9, max_total_cost=None, max_trials=10,
-        climb_fraction=0.5,
+        SpendingLimits(max_cost_growth=4.0, max_suggestion_cost=1e9, max_total_cost=None,
+                       max_trials=10, climb_fraction=0.5),
     )  # fmt: skip
     # 3 of 10 trials -> schedule 1e3 * 1e6 ** 0.6 ~ 4e6, far ahead: climb by the 4x step
     assert plan.ceiling == pytest.approx(8e3) and plan.climb_target == pytest.approx(8e3)
     plan = spending_plan(
         np.array([1e3]), np.array([1e3, 9e3]), 0.0, 2,
-        max_cost_growth=4.0, max_suggestion_cost=None, max_total_cost=1.2e4, max_trials=None,
-        climb_fraction=0.5,
+        SpendingLimits(max_cost_growth=4.0, max_suggestion_cost=None, max_total_cost=1.2e4,
+                       max_trials=None, climb_fraction=0.5),
     )  # fmt: skip
     assert plan.ceiling == pytest.approx(2e3) and plan.climb_target is None  # what is left
 
