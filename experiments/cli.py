@@ -200,6 +200,7 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `carbs` parser: global flags, then every sub-command in the order `--help` lists."""
     parser = argparse.ArgumentParser(prog="carbs", description=__doc__.splitlines()[0])
     parser.add_argument(
         "-v",
@@ -215,7 +216,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="COMMAND",
         help="`carbs COMMAND --help` for its options",
     )
+    _add_run_command(sub)
+    _add_store_commands(sub)
+    _add_checkpoint_command(sub)
 
+    from experiments.dispatch.commands import register as register_dispatch
+    from experiments.fit_table import register as register_fit
+
+    register_fit(sub)
+    from experiments.service.commands import register as register_service
+
+    register_dispatch(sub)
+    register_service(sub)
+    return parser
+
+
+def _add_run_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run = sub.add_parser("run", help="run (or resume) the sweep a YAML file defines")
     run.add_argument("spec", help="sweep definition (YAML)")
     run.add_argument(
@@ -228,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=cmd_run)
 
+
+def _add_store_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """status, report and export: read a sweep back from the store."""
     for name, func, hlp in (
         ("status", cmd_status, "trial counts and best loss per sweep"),
         ("report", cmd_report, "trials table and plots of a sweep"),
@@ -245,18 +264,24 @@ def build_parser() -> argparse.ArgumentParser:
         if name != "status":
             p.add_argument("--out", default=str(DEFAULT_OUT), help=OUT_HELP)
         if name == "export":
-            p.add_argument(
-                "--format",
-                choices=["yaml", "llm-foundry", "hf-dbrx"],
-                help="one format only (default: every format the workload has)",
-            )
-            p.add_argument(
-                "--tokenizer",
-                help="tokenizer the llm-foundry config trains with (hub name or local "
-                "tokenizer.json); refused when it has more tokens than the pick's vocab_size",
-            )
+            _add_export_format_flags(p)
         p.set_defaults(func=func)
 
+
+def _add_export_format_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--format",
+        choices=["yaml", "llm-foundry", "hf-dbrx"],
+        help="one format only (default: every format the workload has)",
+    )
+    p.add_argument(
+        "--tokenizer",
+        help="tokenizer the llm-foundry config trains with (hub name or local "
+        "tokenizer.json); refused when it has more tokens than the pick's vocab_size",
+    )
+
+
+def _add_checkpoint_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     ck = sub.add_parser(
         "checkpoint", help="retrain a trial and write it as a Hugging Face DBRX checkpoint"
     )
@@ -271,16 +296,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", default="cpu", choices=["cpu", "cuda"], help="where to retrain the trial"
     )
     ck.set_defaults(func=cmd_checkpoint)
-
-    from experiments.dispatch.commands import register as register_dispatch
-    from experiments.fit_table import register as register_fit
-
-    register_fit(sub)
-    from experiments.service.commands import register as register_service
-
-    register_dispatch(sub)
-    register_service(sub)
-    return parser
 
 
 def package_version() -> str:
