@@ -59,6 +59,17 @@ def trial_seed(spec: SweepSpec, number: int) -> int:
     return spec.seed * 1_000_003 + number
 
 
+@dataclass(frozen=True)
+class RunnerOptions:
+    """How this driver takes part in the sweep. owner: recorded on the sweep when this driver
+    creates it. lease_s: how long a claimed trial stays this driver's without a renewal (None:
+    `default_lease_s()`). poll_s: how often the loop looks for finished trials and stops."""
+
+    owner: str | None = None
+    lease_s: float | None = None
+    poll_s: float = 0.5
+
+
 class _Stopped(Exception):
     """`request_stop` was called (from another thread)."""
 
@@ -78,10 +89,7 @@ class SweepRunner:
         store: Store,
         dispatcher: RayDispatcher,
         progress: ProgressSink,
-        owner: str | None = None,
-        *,
-        lease_s: float | None = None,
-        poll_s: float = 0.5,
+        options: RunnerOptions = RunnerOptions(),
     ) -> None:
         self.spec = spec
         self.store = store
@@ -91,12 +99,12 @@ class SweepRunner:
             dispatcher.stream_curves_to(store.url, min(DEFAULT_INTERVAL_S, every))
         self.progress = progress
         self.sweep, created = store.get_or_create_sweep(
-            spec.name, spec.model_dump(mode="json"), spec_yaml, owner=owner
+            spec.name, spec.model_dump(mode="json"), spec_yaml, owner=options.owner
         )
         self.resumed = not created
         self.price = load_price(spec)
-        self.lease_s = float(lease_s or default_lease_s())
-        self.poll_s = poll_s
+        self.lease_s = float(options.lease_s or default_lease_s())
+        self.poll_s = options.poll_s
         self.driver = driver_id()
         self.keeper = LeaseKeeper(store, self.driver, self.lease_s)
         self.recorder = OutcomeRecorder(spec, store, self.driver, self.price)

@@ -18,7 +18,7 @@ from experiments.entrypoints import SERVICE, EntryPointPolicy
 from experiments.service.artifacts import PickCache
 from experiments.service.auth import Principal, verify_token
 from experiments.service.guard import PRINCIPAL_KEY
-from experiments.service.scheduler import Scheduler
+from experiments.service.scheduler import Scheduler, SchedulerOptions
 from experiments.store.models import Sweep
 from experiments.store.repository import Store
 
@@ -59,11 +59,13 @@ class ServiceContext:
             cache.mkdir(parents=True, exist_ok=True)
         scheduler = Scheduler(
             store,
-            ray_address=settings.ray_address,
-            max_running=settings.max_running,
-            entrypoints=settings.entrypoints,
-            log_dir=cache / "logs",
-            ray_num_cpus=settings.ray_num_cpus,
+            SchedulerOptions(
+                ray_address=settings.ray_address,
+                max_running=settings.max_running,
+                entrypoints=settings.entrypoints,
+                log_dir=cache / "logs",
+                ray_num_cpus=settings.ray_num_cpus,
+            ),
         )
         picks = PickCache(settings.entrypoints, settings.fit_bootstrap)
         return cls(settings, store, scheduler, cache, picks, tmp)

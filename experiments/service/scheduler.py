@@ -83,28 +83,37 @@ class Job:
     reader: threading.Thread | None = None
 
 
+@dataclass(frozen=True)
+class SchedulerOptions:
+    """How the scheduler runs its drivers. ray_address: an existing Ray cluster (None: the
+    scheduler starts and keeps a local one with `ray_num_cpus` CPUs, default all). max_running:
+    sweeps run at once. poll_s: how often the queue is looked at. entrypoints: what drivers
+    may import. log_dir: driver and Ray logs (None: a folder under $TMPDIR)."""
+
+    ray_address: str | None = None
+    max_running: int = 2
+    poll_s: float = 1.0
+    entrypoints: EntryPointPolicy = SERVICE
+    log_dir: Path | None = None
+    ray_num_cpus: int | None = None
+
+
 class Scheduler:
     """Start queued sweeps as driver processes, up to `max_running`; keep Ray up; stop cleanly."""
 
-    def __init__(
-        self,
-        store: Store,
-        *,
-        ray_address: str | None = None,
-        max_running: int = 2,
-        poll_s: float = 1.0,
-        entrypoints: EntryPointPolicy = SERVICE,
-        log_dir: Path | None = None,
-        ray_num_cpus: int | None = None,
-    ) -> None:
+    def __init__(self, store: Store, options: SchedulerOptions = SchedulerOptions()) -> None:
         self.store = store
-        self.ray_address = ray_address
-        self.max_running = max_running
-        self.poll_s = poll_s
-        self.entrypoints = entrypoints
-        self.log_dir = log_dir or Path(os.environ.get("TMPDIR", "/tmp")) / "carbs-service-logs"
+        self.ray_address = options.ray_address
+        self.max_running = options.max_running
+        self.poll_s = options.poll_s
+        self.entrypoints = options.entrypoints
+        self.log_dir = (
+            options.log_dir or Path(os.environ.get("TMPDIR", "/tmp")) / "carbs-service-logs"
+        )
         self.ray_head = (
-            None if ray_address else RayHead(self.log_dir / "ray_head.log", ray_num_cpus)
+            None
+            if options.ray_address
+            else RayHead(self.log_dir / "ray_head.log", options.ray_num_cpus)
         )
         self.ray_restarts = 0  # times a dead local Ray was replaced
         self._jobs: dict[str, Job] = {}

@@ -71,7 +71,7 @@ def _drive(args: argparse.Namespace) -> int:
 
     from experiments.dispatch import RayDispatcher, TaskResources
     from experiments.entrypoints import EntryPointPolicy
-    from experiments.runner import SweepRunner
+    from experiments.runner import RunnerOptions, SweepRunner
     from experiments.spec import check_entrypoints, stored_spec
     from experiments.store.repository import Store
     from experiments.store.sweep_status import SweepStatus
@@ -89,7 +89,7 @@ def _drive(args: argparse.Namespace) -> int:
     )
     dispatcher.start()  # connects to Ray from the main thread
     runner = SweepRunner(
-        spec, sweep.spec_yaml, store, dispatcher, JsonProgress(), owner=sweep.owner
+        spec, sweep.spec_yaml, store, dispatcher, JsonProgress(), RunnerOptions(owner=sweep.owner)
     )
     stop_asked = threading.Event()
 

@@ -14,7 +14,7 @@ import pytest
 
 from experiments.dispatch import RayDispatcher, TaskResources
 from experiments.progress import PlainProgress
-from experiments.runner import SweepRunner, SweepSummary
+from experiments.runner import RunnerOptions, SweepRunner, SweepSummary
 from experiments.spec import parse_spec
 from experiments.store.models import TrialStatus
 from experiments.store.repository import Store, SweepStatus
@@ -42,7 +42,7 @@ def _runner(tmp_path: Path, store: Store, name: str, n: int, sleep_s: float) -> 
     spec = parse_spec(text, f"{name}.yaml")
     dispatcher = RayDispatcher(spec.workload.entrypoint, TaskResources(num_cpus=1))
     dispatcher.start()
-    return SweepRunner(spec, text, store, dispatcher, PlainProgress(), lease_s=5)
+    return SweepRunner(spec, text, store, dispatcher, PlainProgress(), RunnerOptions(lease_s=5))
 
 
 def _in_thread(runner: SweepRunner) -> tuple[threading.Thread, list[SweepSummary]]:
