@@ -29,6 +29,7 @@ from experiments.progress import ProgressSink, SweepProgress
 from experiments.spec import SweepSpec
 from experiments.store.models import Trial, TrialStatus
 from experiments.store.repository import Store, SweepStatus
+from experiments.store.trial_result import TrialResult
 from experiments.tracking import BackgroundTracker, open_tracker
 
 log = logging.getLogger(__name__)
@@ -324,11 +325,13 @@ class SweepRunner:
         if planned is not None and limit is not None and planned > limit:
             self.store.finish_trial(
                 trial.id,
-                TrialStatus.FAILED,
-                cost_flops=planned,
-                failure_kind="config",
-                failure_reason="over_cost_limit",
-                error=f"planned cost {planned:.3g} FLOPs exceeds budget.max_cost_per_trial {limit:.3g}",
+                TrialResult(
+                    TrialStatus.FAILED,
+                    cost_flops=planned,
+                    failure_kind="config",
+                    failure_reason="over_cost_limit",
+                    error=f"planned cost {planned:.3g} FLOPs exceeds budget.max_cost_per_trial {limit:.3g}",
+                ),
             )
             self._refresh(event=f"trial {trial.number} skipped: over the per-trial cost limit")
             return

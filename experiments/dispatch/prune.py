@@ -15,6 +15,7 @@ from experiments.pruning import FinishedCurve, Point, PruneDecision, decide
 from experiments.spec import SweepSpec
 from experiments.store.models import MetricPoint, Trial, TrialStatus
 from experiments.store.repository import Store
+from experiments.store.trial_result import TrialResult
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +86,15 @@ def record_pruned(
     a bound (`experiments.rebuild`)."""
     return store.finish_trial(
         trial.id,
-        TrialStatus.PRUNED,
-        cost_flops=spent,
-        failure_reason="pruned",
-        error=decision.reason,
-        metrics={
-            "optimistic_final_loss": decision.optimistic_loss,
-            "frontier_loss_at_cost": decision.frontier_loss,
-            "planned_flops": planned,
-        },
+        TrialResult(
+            TrialStatus.PRUNED,
+            cost_flops=spent,
+            failure_reason="pruned",
+            error=decision.reason,
+            metrics={
+                "optimistic_final_loss": decision.optimistic_loss,
+                "frontier_loss_at_cost": decision.frontier_loss,
+                "planned_flops": planned,
+            },
+        ),
     )

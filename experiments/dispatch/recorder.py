@@ -17,6 +17,7 @@ from experiments.entrypoints import LOCAL, EntryPointPolicy
 from experiments.spec import SweepSpec
 from experiments.store.models import Trial, TrialStatus
 from experiments.store.repository import Store
+from experiments.store.trial_result import TrialResult
 from experiments.tracking.background import BackgroundTracker
 
 log = logging.getLogger(__name__)
@@ -88,11 +89,13 @@ class OutcomeRecorder:
         else:
             self.store.finish_trial(
                 o.trial_id,
-                TrialStatus.ERROR,
-                error=o.error,
-                failure_kind="infra",
-                failure_reason=o.reason,
-                worker=o.worker,
+                TrialResult(
+                    TrialStatus.ERROR,
+                    error=o.error,
+                    failure_kind="infra",
+                    failure_reason=o.reason,
+                    worker=o.worker,
+                ),
             )
             self._track(o.trial_id)
             event = f"trial {number} gave up after {trial.attempts} attempts ({o.reason})"
@@ -112,14 +115,16 @@ class OutcomeRecorder:
         if o.status == "succeeded":
             written = self.store.finish_trial(
                 o.trial_id,
-                TrialStatus.SUCCEEDED,
-                loss=o.loss,
-                cost_flops=o.cost,
-                cost_seconds=o.seconds,
-                metrics=o.metrics,
-                worker=o.worker,
-                curve=o.curve,
-                branches=o.branches,
+                TrialResult(
+                    TrialStatus.SUCCEEDED,
+                    loss=o.loss,
+                    cost_flops=o.cost,
+                    cost_seconds=o.seconds,
+                    metrics=o.metrics,
+                    worker=o.worker,
+                    curve=o.curve,
+                    branches=o.branches,
+                ),
             )
             fp = o.metrics.get("corpus_fingerprint")
             if written and fp:
@@ -128,14 +133,16 @@ class OutcomeRecorder:
         planned = self.planned_cost(self.spec.space().full(trial.params))
         return self.store.finish_trial(
             o.trial_id,
-            TrialStatus.FAILED,
-            cost_flops=o.cost or planned,
-            cost_seconds=o.seconds,
-            error=o.error,
-            failure_kind="config",
-            failure_reason=o.reason,
-            worker=o.worker,
-            curve=o.curve,
+            TrialResult(
+                TrialStatus.FAILED,
+                cost_flops=o.cost or planned,
+                cost_seconds=o.seconds,
+                error=o.error,
+                failure_kind="config",
+                failure_reason=o.reason,
+                worker=o.worker,
+                curve=o.curve,
+            ),
         )
 
     def _check_fingerprint(self, fp: str) -> None:

@@ -28,6 +28,7 @@ from experiments.store.transient import (
     is_transient,
     retrying,
 )
+from experiments.store.trial_result import TrialResult
 
 __all__ = ["Store", "SweepConflict", "SweepStatus"]
 
@@ -237,44 +238,29 @@ class Store(LeaseQueries, SweepLifecycleQueries):
             return s.get(Trial, trial_id, options=[selectinload(Trial.curve)])
 
     @retrying
-    def finish_trial(
-        self,
-        trial_id: int,
-        status: str,
-        *,
-        loss: float | None = None,
-        cost_flops: float | None = None,
-        cost_seconds: float | None = None,
-        error: str | None = None,
-        failure_kind: str | None = None,
-        failure_reason: str | None = None,
-        metrics: Mapping[str, Any] | None = None,
-        worker: str | None = None,
-        curve: Sequence[Mapping[str, Any]] | None = None,
-        branches: Sequence[Mapping[str, float]] | None = None,
-    ) -> bool:
+    def finish_trial(self, trial_id: int, result: TrialResult) -> bool:
         """Write a trial's outcome once. Returns False (and writes nothing) when the trial has
         already finished, so a late or duplicate result never becomes a second observation.
-        `curve` points are stored in the same transaction, only with the winning result, and
-        so are `branches` (decay branches: {tokens, loss, cost, spent}), each as a succeeded
-        child trial: a retried or resumed trial neither loses nor duplicates one."""
+        `result.curve` points are stored in the same transaction, only with the winning result,
+        and so are `result.branches` (decay branches: {tokens, loss, cost, spent}), each as a
+        succeeded child trial: a retried or resumed trial neither loses nor duplicates one."""
         with self.session() as s, s.begin():
             values: dict[str, Any] = {
-                "status": status,
-                "loss": loss,
-                "cost_flops": cost_flops,
-                "cost_seconds": cost_seconds,
-                "error": error,
-                "failure_kind": failure_kind,
-                "failure_reason": failure_reason,
+                "status": result.status,
+                "loss": result.loss,
+                "cost_flops": result.cost_flops,
+                "cost_seconds": result.cost_seconds,
+                "error": result.error,
+                "failure_kind": result.failure_kind,
+                "failure_reason": result.failure_reason,
                 "finished_at": utcnow(),
                 "lease_owner": None,
                 "lease_expires_at": None,
             }
-            if metrics is not None:
-                values["metrics"] = dict(metrics)
-            if worker is not None:
-                values["worker"] = worker
+            if result.metrics is not None:
+                values["metrics"] = dict(result.metrics)
+            if result.worker is not None:
+                values["worker"] = result.worker
             res = s.execute(
                 update(Trial)
                 .where(Trial.id == trial_id, Trial.status.not_in(TrialStatus.FINISHED))
@@ -282,10 +268,10 @@ class Store(LeaseQueries, SweepLifecycleQueries):
             )
             if not res.rowcount:
                 return False
-            if curve:
-                _insert_curve(s, trial_id, curve)
-            if branches:
-                _insert_branches(s, trial_id, branches)
+            if result.curve:
+                _insert_curve(s, trial_id, result.curve)
+            if result.branches:
+                _insert_branches(s, trial_id, result.branches)
             return True
 
     @retrying

@@ -17,6 +17,7 @@ from experiments.service.web import STATIC_DIR, TEMPLATES_DIR
 from experiments.spec import parse_spec
 from experiments.store.models import TrialStatus
 from experiments.store.repository import Store
+from experiments.store.trial_result import TrialResult
 
 TOY = Path(__file__).resolve().parents[2] / "experiments" / "sweeps" / "toy_chinchilla.yaml"
 
@@ -32,7 +33,9 @@ def _store_sweep(storage: str, name: str, description: str, losses: list[float])
     params = {"n_params": 1e6, "tokens": 1e7, "learning_rate": 1e-3}
     trials = store.create_trials(sweep.id, [(dict(params), None) for _ in losses])
     for i, (t, loss) in enumerate(zip(trials, losses, strict=True)):
-        store.finish_trial(t.id, TrialStatus.SUCCEEDED, loss=loss, cost_flops=1e12 * (i + 1))
+        store.finish_trial(
+            t.id, TrialResult(TrialStatus.SUCCEEDED, loss=loss, cost_flops=1e12 * (i + 1))
+        )
     store.set_sweep_status(sweep.id, "finished")
     store.dispose()
 

@@ -20,6 +20,7 @@ from experiments.service.local import LocalService
 from experiments.spec import parse_spec
 from experiments.store.models import TrialStatus
 from experiments.store.repository import Store
+from experiments.store.trial_result import TrialResult
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 
@@ -65,13 +66,15 @@ def seed(storage: str) -> dict[str, Any]:
         if i not in FAILED + RUNNING:
             losses[t.number] = _loss(n, d, lr)
             store.finish_trial(
-                t.id, TrialStatus.SUCCEEDED, loss=losses[t.number], cost_flops=6 * n * d,
-                cost_seconds=1.0 + i, curve=_curve(n, d, lr, STEPS),
+                t.id, TrialResult(TrialStatus.SUCCEEDED, loss=losses[t.number],
+                                  cost_flops=6 * n * d, cost_seconds=1.0 + i,
+                                  curve=_curve(n, d, lr, STEPS)),
             )  # fmt: skip
         elif i in FAILED:
             store.finish_trial(
-                t.id, TrialStatus.FAILED, cost_flops=6 * n * d, error="loss diverged (nan)",
-                failure_kind="config", failure_reason="diverged",
+                t.id, TrialResult(TrialStatus.FAILED, cost_flops=6 * n * d,
+                                  error="loss diverged (nan)", failure_kind="config",
+                                  failure_reason="diverged"),
             )  # fmt: skip
         else:
             store.mark_running(t.id, worker="w")

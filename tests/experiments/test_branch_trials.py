@@ -16,6 +16,7 @@ from experiments.rebuild import rebuild_optimizer, told_as_bound
 from experiments.spec import parse_spec
 from experiments.store.models import TrialStatus
 from experiments.store.repository import Store
+from experiments.store.trial_result import TrialResult
 
 SPEC = """
 name: {name}
@@ -48,8 +49,9 @@ def _setup(store_url: str, name: str, tmin: float = 1e7):
 def test_branches_become_child_trials_once_with_their_run(store_url: str) -> None:
     spec, store, sweep, t = _setup(store_url, "br-1")
     kw = dict(loss=2.9, cost_flops=6e15, branches=BRANCHES)
-    assert store.finish_trial(t.id, TrialStatus.SUCCEEDED, **kw)
-    assert not store.finish_trial(t.id, TrialStatus.SUCCEEDED, **kw)  # a duplicate adds nothing
+    assert store.finish_trial(t.id, TrialResult(TrialStatus.SUCCEEDED, **kw))
+    duplicate = TrialResult(TrialStatus.SUCCEEDED, **kw)
+    assert not store.finish_trial(t.id, duplicate)  # a duplicate adds nothing
     trials = store.trials(sweep.id)
     kids = sorted((x for x in trials if x.parent_id == t.id), key=lambda x: x.params["tokens"])
     assert [(k.params["tokens"], k.loss, k.cost_flops) for k in kids] == [
@@ -73,7 +75,9 @@ def test_the_optimizer_is_told_a_branch_only_inside_the_searched_range(
     store_url: str, tmin: float, told: int
 ) -> None:
     spec, store, sweep, t = _setup(store_url, f"br-{int(tmin)}", tmin)
-    store.finish_trial(t.id, TrialStatus.SUCCEEDED, loss=2.9, cost_flops=6e15, branches=BRANCHES)
+    store.finish_trial(
+        t.id, TrialResult(TrialStatus.SUCCEEDED, loss=2.9, cost_flops=6e15, branches=BRANCHES)
+    )
     opt = rebuild_optimizer(spec, store.trials(sweep.id))
     assert len(opt.observations) == told  # 2.5e7 tokens is below a 4e7 minimum: not told
     # a branch is told as derived (not a trial of its own), the run itself is not
@@ -92,7 +96,9 @@ def test_stopped_trials_are_told_as_tried_with_what_they_spent(store_url: str) -
     """The allocator tells an optimizer that takes them the stopped configs and their spend;
     one that does not take them is told nothing."""
     spec, store, sweep, t = _setup(store_url, "br-stop")
-    store.finish_trial(t.id, TrialStatus.PRUNED, cost_flops=2e15, failure_reason="pruned")
+    store.finish_trial(
+        t.id, TrialResult(TrialStatus.PRUNED, cost_flops=2e15, failure_reason="pruned")
+    )
     pruned = [x for x in store.trials(sweep.id) if x.status == TrialStatus.PRUNED]
     told = stopped_trials(CarbsOptimizer(spec.space(), seed=0), pruned)
     assert told["tried"] == [t.params] and told["tried_spent"] == pytest.approx(2e15)
@@ -108,7 +114,9 @@ def test_a_stopped_trial_is_told_as_a_bound_where_its_stop_recorded_one(store_ur
     (old,) = store.create_trials(sweep.id, [({"n_params": 2e7, "tokens": 1e8,
                                               "learning_rate": 2e-3}, "sid-2")])  # fmt: skip
     record_pruned(store, t, PruneDecision(True, 3.3, 3.0, "hopeless"), spent=2e15, planned=6e15)
-    store.finish_trial(old.id, TrialStatus.PRUNED, cost_flops=1e15, failure_reason="pruned")
+    store.finish_trial(
+        old.id, TrialResult(TrialStatus.PRUNED, cost_flops=1e15, failure_reason="pruned")
+    )
     trials = store.trials(sweep.id)
     (o,) = rebuild_optimizer(spec, trials).observations
     assert o.bound and o.loss == 3.3 and o.cost == 6e15 and o.spent == 2e15

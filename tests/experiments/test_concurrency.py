@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from experiments.store.models import TrialStatus
 from experiments.store.repository import Store
+from experiments.store.trial_result import TrialResult
 
 SPEC = {"search_space": {"x": {"kind": "log"}}, "constraints": [], "workload": {"kind": "callable"}}
 N_PROCS = 4
@@ -30,7 +31,9 @@ def _claim_and_finish(url: str, sweep_id: int, owner: str, start: mp.Barrier) ->
         for t in got:
             mine.append(t.id)
             point = [{"step": 1, "train_loss": float(t.number)}]
-            store.finish_trial(t.id, TrialStatus.SUCCEEDED, loss=1.0, cost_flops=1.0, curve=point)
+            store.finish_trial(
+                t.id, TrialResult(TrialStatus.SUCCEEDED, loss=1.0, cost_flops=1.0, curve=point)
+            )
 
 
 def _create_up_to_budget(url: str, sweep_id: int, tag: str, start: mp.Barrier) -> int:  # type: ignore[type-arg]

@@ -13,6 +13,7 @@ from experiments.dispatch import RayDispatcher, TaskResources
 from experiments.dispatch.curve_stream import CurveStream, absolute_store_url
 from experiments.store.models import TrialStatus
 from experiments.store.repository import Store
+from experiments.store.trial_result import TrialResult
 
 SPEC = {"search_space": {"x": {"kind": "log"}}, "constraints": [], "workload": {"kind": "callable"}}
 
@@ -54,7 +55,9 @@ def test_points_reach_the_store_while_the_trial_runs_and_the_result_adds_no_dupl
         stream.close()
     assert _steps(store, tid) == [1, 2, 3, 4]
     full = [{"step": s, "tokens": 100.0 * s, "train_loss": 5.0 - s} for s in (1, 2, 3, 4)]
-    assert store.finish_trial(tid, TrialStatus.SUCCEEDED, loss=1.1, cost_flops=1.0, curve=full)
+    assert store.finish_trial(
+        tid, TrialResult(TrialStatus.SUCCEEDED, loss=1.1, cost_flops=1.0, curve=full)
+    )
     assert _steps(store, tid) == [1, 2, 3, 4]  # the result's curve did not duplicate a step
 
 

@@ -18,6 +18,7 @@ from experiments.runner import trial_seed  # noqa: E402
 from experiments.spec import parse_spec  # noqa: E402
 from experiments.store.models import TrialStatus  # noqa: E402
 from experiments.store.repository import Store  # noqa: E402
+from experiments.store.trial_result import TrialResult  # noqa: E402
 from models.config import MoEConfig, TrainConfig  # noqa: E402
 from models.data import eval_batches, load_tokens  # noqa: E402
 from models.workload import train_moe  # noqa: E402
@@ -48,7 +49,9 @@ def test_a_trial_retrained_from_its_seed_loads_into_dbrx_at_its_loss(tmp_path: P
     params = spec.space().full(trial.params)
     # the sweep's own run of the trial, as its Ray task runs it
     out = train_moe(params, TrialContext(trial_id=trial.id, seed=trial_seed(spec, 0)))
-    store.finish_trial(trial.id, TrialStatus.SUCCEEDED, loss=out["loss"], cost_flops=out["cost"])
+    store.finish_trial(
+        trial.id, TrialResult(TrialStatus.SUCCEEDED, loss=out["loss"], cost_flops=out["cost"])
+    )
 
     ck = export_trial_checkpoint(store, "ck", 0, tmp_path / "hf")
     assert ck.loss == pytest.approx(ck.stored_loss, abs=1e-5)  # the same model, retrained

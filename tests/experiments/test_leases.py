@@ -7,6 +7,7 @@ import time
 from experiments.dispatch.heartbeat import LeaseKeeper
 from experiments.store.models import TrialStatus
 from experiments.store.repository import Store, SweepStatus
+from experiments.store.trial_result import TrialResult
 
 SPEC = {"search_space": {"x": {"kind": "log"}}, "constraints": [], "workload": {"kind": "callable"}}
 
@@ -80,8 +81,10 @@ def test_renewal_reports_leases_taken_over_and_requeue_is_fenced(store_url: str)
     assert not store.requeue(t.id, "worker died", owner="old")
     assert store.get_trial(t.id).lease_owner == "new"
     # a late result from either one is written once; the other is ignored
-    assert store.finish_trial(t.id, TrialStatus.SUCCEEDED, loss=1.0, cost_flops=1.0)
-    assert not store.finish_trial(t.id, TrialStatus.SUCCEEDED, loss=2.0, cost_flops=1.0)
+    assert store.finish_trial(t.id, TrialResult(TrialStatus.SUCCEEDED, loss=1.0, cost_flops=1.0))
+    assert not store.finish_trial(
+        t.id, TrialResult(TrialStatus.SUCCEEDED, loss=2.0, cost_flops=1.0)
+    )
     assert store.get_trial(t.id).loss == 1.0
     assert store.renew_leases("new", {t.id}, 30) == set()
 
@@ -91,9 +94,13 @@ def test_result_curve_is_written_only_with_the_winning_result(store_url: str) ->
     sid = _sweep(store, "curve", 1)
     (t,) = store.claim_trials(sid, "d", 1, lease_s=30)
     first = [{"step": 1, "train_loss": 3.0}, {"step": 2, "train_loss": 2.0}]
-    assert store.finish_trial(t.id, TrialStatus.SUCCEEDED, loss=2.0, cost_flops=1.0, curve=first)
+    assert store.finish_trial(
+        t.id, TrialResult(TrialStatus.SUCCEEDED, loss=2.0, cost_flops=1.0, curve=first)
+    )
     late = [{"step": 1, "train_loss": 9.0}, {"step": 3, "train_loss": 9.0}]
-    assert not store.finish_trial(t.id, TrialStatus.SUCCEEDED, loss=9.0, cost_flops=1.0, curve=late)
+    assert not store.finish_trial(
+        t.id, TrialResult(TrialStatus.SUCCEEDED, loss=9.0, cost_flops=1.0, curve=late)
+    )
     assert [(p.step, p.train_loss) for p in store.get_trial(t.id).curve] == [(1, 3.0), (2, 2.0)]
 
 
@@ -147,7 +154,7 @@ def test_lease_keeper_renews_in_the_background_and_reports_lost_leases(store_url
         time.sleep(2.0)  # well past the first lease: only renewals keep it alive
         assert store.reclaim_expired(sid, max_attempts=3, exclude_owner="other") == (0, 0)
         assert keeper.renewals >= 2
-        store.finish_trial(b.id, TrialStatus.CANCELLED)  # e.g. the sweep was cancelled
+        store.finish_trial(b.id, TrialResult(TrialStatus.CANCELLED))  # e.g. the sweep was cancelled
         deadline = time.monotonic() + 3
         lost: set[int] = set()
         while not lost and time.monotonic() < deadline:

@@ -12,6 +12,7 @@ from experiments.report import write_report
 from experiments.spec import parse_spec
 from experiments.store.models import TrialStatus
 from experiments.store.repository import Store
+from experiments.store.trial_result import TrialResult
 
 TOY = Path(__file__).resolve().parents[2] / "experiments" / "sweeps" / "toy_chinchilla.yaml"
 
@@ -33,7 +34,10 @@ def test_report_writes_a_target_marked_frontier_and_learning_curves(tmp_path: Pa
             for s in range(1, 7)
         ]  # fmt: skip
         store.finish_trial(
-            t.id, TrialStatus.SUCCEEDED, loss=4.5 - 0.01 * i, cost_flops=1e15 * (i + 1), curve=curve
+            t.id,
+            TrialResult(
+                TrialStatus.SUCCEEDED, loss=4.5 - 0.01 * i, cost_flops=1e15 * (i + 1), curve=curve
+            ),
         )
     store.mark_running(trials[12].id)
     store.add_curve_points(trials[12].id, [{"step": 1, "tokens": 1e6, "train_loss": 5.0}])

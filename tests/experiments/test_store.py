@@ -9,6 +9,7 @@ from sqlalchemy import inspect
 
 from experiments.store.models import TrialStatus
 from experiments.store.repository import Store, SweepConflict
+from experiments.store.trial_result import TrialResult
 
 SPEC = {"search_space": {"x": {"kind": "log"}}, "constraints": [], "workload": {"kind": "callable"}}
 
@@ -28,10 +29,12 @@ def test_trials_are_numbered_and_results_written_once(store_url: str) -> None:
     assert (t0.number, t1.number) == (0, 1)
     store.mark_running(t0.id, worker="w1")
     assert store.finish_trial(
-        t0.id, TrialStatus.SUCCEEDED, loss=3.5, cost_flops=1e12, cost_seconds=2.0
+        t0.id, TrialResult(TrialStatus.SUCCEEDED, loss=3.5, cost_flops=1e12, cost_seconds=2.0)
     )
     # a late duplicate result for the same trial changes nothing
-    assert not store.finish_trial(t0.id, TrialStatus.SUCCEEDED, loss=9.9, cost_flops=1e12)
+    assert not store.finish_trial(
+        t0.id, TrialResult(TrialStatus.SUCCEEDED, loss=9.9, cost_flops=1e12)
+    )
     stored = store.get_trial(t0.id)
     assert (
         stored is not None and stored.loss == 3.5 and stored.attempts == 1 and stored.worker == "w1"

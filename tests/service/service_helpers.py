@@ -17,6 +17,7 @@ from experiments.service.auth import create_token
 from experiments.service.context import ServiceSettings
 from experiments.service.local import LocalService, free_port
 from experiments.store.repository import Store
+from experiments.store.trial_result import TrialResult
 
 TOY_SPEC = Path(__file__).resolve().parents[2] / "experiments" / "sweeps" / "toy_chinchilla.yaml"
 
@@ -101,11 +102,13 @@ def seed_sweep(storage: str, name: str, owner: str | None, n: int = 12) -> None:
         except ConfigFailure as exc:
             store.finish_trial(
                 t.id,
-                TrialStatus.FAILED,
-                cost_flops=6 * t.params["n_params"] * t.params["tokens"],
-                error=str(exc),
-                failure_kind="config",
-                failure_reason=exc.reason,
+                TrialResult(
+                    TrialStatus.FAILED,
+                    cost_flops=6 * t.params["n_params"] * t.params["tokens"],
+                    error=str(exc),
+                    failure_kind="config",
+                    failure_reason=exc.reason,
+                ),
             )
             continue
         curve = []
@@ -116,7 +119,10 @@ def seed_sweep(storage: str, name: str, owner: str | None, n: int = 12) -> None:
             )
         store.add_curve_points(t.id, curve)
         store.finish_trial(
-            t.id, TrialStatus.SUCCEEDED, loss=out["loss"], cost_flops=out["cost"], cost_seconds=0.01
+            t.id,
+            TrialResult(
+                TrialStatus.SUCCEEDED, loss=out["loss"], cost_flops=out["cost"], cost_seconds=0.01
+            ),
         )
     store.set_sweep_status(sweep.id, "finished")
     store.dispose()
