@@ -136,17 +136,26 @@ def time_steps(
     return best
 
 
+@dataclass(frozen=True)
+class StepShape:
+    """The training step a probe times (and its cache key names): the model's shape, the batch
+    size and the experts' kernel (`MoETransformer`'s `expert_impl`)."""
+
+    cfg: MoEConfig
+    batch_size: int
+    expert_impl: str = "auto"
+
+
 def choose_dtype(
-    cfg: MoEConfig,
-    batch_size: int,
+    step: StepShape,
     device: str,
     threads: int,
     requested: str = "auto",
-    expert_impl: str = "auto",
     can_probe: bool = True,
 ) -> PrecisionChoice:
-    """The precision to train `cfg` at `batch_size` in: `requested` when not "auto", bf16 on
-    CUDA, else the faster dtype of a probe of the actual step (cached per machine and shape).
+    """The precision to train `step.cfg` at `step.batch_size` in: `requested` when not "auto",
+    bf16 on CUDA, else the faster dtype of a probe of the actual step (cached per machine and
+    shape).
 
     `can_probe` False (two models of this shape would not fit in memory) falls back to the
     matmul-peak rule of `choose_precision`. The peak MFU is reported against is the measured
@@ -160,7 +169,7 @@ def choose_dtype(
     if bf16 < EMULATED_RATIO * fp32:
         probe = ProbeResult("float32", {}, "bf16 emulated")
     else:
-        probe = _probe_cached(cfg, batch_size, expert_impl)
+        probe = _probe_cached(step.cfg, step.batch_size, step.expert_impl)
     peak = probe_peak_flops(probe.dtype, device, threads)
     return PrecisionChoice(Precision(probe.dtype, peak), probe)
 

@@ -17,11 +17,11 @@ from carbs.errors import ConfigFailure
 from carbs.trial import TrialContext
 from models.accounting import fits_device, memory_estimate_bytes, param_counts, training_flops
 from models.config import MoEConfig, TrainConfig
-from models.data import DEFAULT_CORPUS, DEFAULT_MAX_BYTES, load_tokens
+from models.data import DEFAULT_CORPUS, DEFAULT_MAX_BYTES, TokenData, load_tokens
 from models.device import choose_threads
-from models.dtype_probe import choose_dtype
+from models.dtype_probe import PrecisionChoice, StepShape, choose_dtype
 from models.model import MoETransformer
-from models.trainer import train
+from models.trainer import TrainOptions, TrainResult, train
 
 
 def _device_memory_bytes(device: str) -> int:
@@ -64,30 +64,20 @@ def train_moe_model(
         params["seed"] = context.seed
     cfg = MoEConfig.from_params(params)
     tc = TrainConfig.from_params(params)
-    device = context.device if context.device in ("cpu", "cuda") else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        device = "cpu"
+    device = _trial_device(context)
     threads = choose_threads(context.extra)
     torch.set_num_threads(threads)
     memory = int(context.extra.get("device_memory_bytes") or _device_memory_bytes(device))
     expert_impl = str(params.get("expert_impl", "auto"))
     choice = choose_dtype(
-        cfg,
-        tc.batch_size,
+        StepShape(cfg, tc.batch_size, expert_impl),
         device,
         threads,
         str(params.get("precision", "auto")),
-        expert_impl,
         can_probe=all(fits_device(cfg, tc, memory // 2, d) for d in ("float32", "bfloat16")),
     )
     precision = choice.precision
-    if not fits_device(cfg, tc, memory, precision.dtype):
-        need = memory_estimate_bytes(cfg, tc, precision.dtype)
-        raise ConfigFailure(
-            f"estimated {need / 2**30:.1f} GiB exceeds the {memory / 2**30:.1f} GiB of {device}; "
-            "reduce batch_size, seq_len or the model size",
-            reason="oom",
-        )
+    _require_fit(cfg, tc, memory, precision.dtype, device)
 
     data = load_tokens(
         str(params.get("corpus", DEFAULT_CORPUS)),
@@ -99,18 +89,50 @@ def train_moe_model(
         cfg,
         tc,
         data,
-        device=device,
-        precision=precision,
-        report=context.report,
-        fail_at_step=int(fail_at) if fail_at is not None else None,
-        expert_impl=expert_impl,
-        compile_blocks=_truthy(params.get("compile", False)),
+        TrainOptions(
+            device=device,
+            precision=precision,
+            report=context.report,
+            fail_at_step=int(fail_at) if fail_at is not None else None,
+            expert_impl=expert_impl,
+            compile_blocks=_truthy(params.get("compile", False)),
+        ),
     )
 
     assert result.model is not None
-    counts = param_counts(cfg)
-    cost = training_flops(cfg, result.tokens)
-    branches = [
+    out = {
+        "loss": result.val_loss,
+        "cost": training_flops(cfg, result.tokens),
+        "seconds": time.perf_counter() - started,
+        "curve": result.curve,
+        "branches": _branch_results(cfg, result),
+        "metrics": _trial_metrics(cfg, result, data, choice, threads, device),
+    }
+    return out, result.model
+
+
+def _trial_device(context: TrialContext) -> str:
+    """The context's device where this process can train on it, else the CPU."""
+    device = context.device if context.device in ("cpu", "cuda") else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        device = "cpu"
+    return device
+
+
+def _require_fit(cfg: MoEConfig, tc: TrainConfig, memory: int, dtype: str, device: str) -> None:
+    """ConfigFailure(reason="oom") before anything is built when the run cannot fit `memory`."""
+    if not fits_device(cfg, tc, memory, dtype):
+        need = memory_estimate_bytes(cfg, tc, dtype)
+        raise ConfigFailure(
+            f"estimated {need / 2**30:.1f} GiB exceeds the {memory / 2**30:.1f} GiB of {device}; "
+            "reduce batch_size, seq_len or the model size",
+            reason="oom",
+        )
+
+
+def _branch_results(cfg: MoEConfig, result: TrainResult) -> list[dict[str, float]]:
+    """The decay branches that evaluated, as {tokens, loss, cost, spent} for the store."""
+    return [
         {
             "tokens": b["tokens"],
             "loss": b["val_loss"],
@@ -120,37 +142,44 @@ def train_moe_model(
         for b in result.extra.get("branches", [])
         if "val_loss" in b
     ]
+
+
+def _trial_metrics(
+    cfg: MoEConfig,
+    result: TrainResult,
+    data: TokenData,
+    choice: PrecisionChoice,
+    threads: int,
+    device: str,
+) -> dict[str, Any]:
+    """What the store keeps of a run: parameter counts, tokens vs unique tokens, speed and MFU,
+    how the precision was chosen, where it ran, and the corpus it read."""
+    precision = choice.precision
+    counts = param_counts(cfg)
+    cost = training_flops(cfg, result.tokens)
     unique = len(data.train)
     achieved = cost / result.train_seconds if result.train_seconds > 0 else float("nan")
-    out = {
-        "loss": result.val_loss,
-        "cost": cost,
-        "seconds": time.perf_counter() - started,
-        "curve": result.curve,
-        "branches": branches,
-        "metrics": {
-            "params_total": counts.total,
-            "params_active": counts.active,
-            "params_embedding": counts.embedding,
-            "params_non_embedding": counts.non_embedding,
-            "params_active_non_embedding": counts.active_non_embedding,
-            "tokens": result.tokens,
-            "steps": result.steps,
-            "unique_tokens": unique,
-            "epochs": result.tokens / unique,
-            "tokens_per_s": result.tokens / result.train_seconds,
-            "flops_per_s": achieved,
-            "mfu": achieved / precision.peak_flops,
-            "dtype": precision.dtype,
-            **choice.metrics(),
-            "compiled": result.compiled,
-            "peak_flops": precision.peak_flops,
-            "threads": threads,
-            "device": device,
-            "train_seconds": result.train_seconds,
-            "eval_seconds": result.eval_seconds,
-            "corpus_fingerprint": data.fingerprint,
-            "tokenizer_vocab_size": data.vocab_size,
-        },
+    return {
+        "params_total": counts.total,
+        "params_active": counts.active,
+        "params_embedding": counts.embedding,
+        "params_non_embedding": counts.non_embedding,
+        "params_active_non_embedding": counts.active_non_embedding,
+        "tokens": result.tokens,
+        "steps": result.steps,
+        "unique_tokens": unique,
+        "epochs": result.tokens / unique,
+        "tokens_per_s": result.tokens / result.train_seconds,
+        "flops_per_s": achieved,
+        "mfu": achieved / precision.peak_flops,
+        "dtype": precision.dtype,
+        **choice.metrics(),
+        "compiled": result.compiled,
+        "peak_flops": precision.peak_flops,
+        "threads": threads,
+        "device": device,
+        "train_seconds": result.train_seconds,
+        "eval_seconds": result.eval_seconds,
+        "corpus_fingerprint": data.fingerprint,
+        "tokenizer_vocab_size": data.vocab_size,
     }
-    return out, result.model

@@ -21,7 +21,7 @@ from torch import nn
 from models.accounting import flops_per_token
 from models.config import MoEConfig, TrainConfig
 from models.device import Precision, _matmul_rate
-from models.dtype_probe import choose_dtype
+from models.dtype_probe import StepShape, choose_dtype
 from models.model import MoETransformer
 from models.trainer import autocast_context, make_optimizer
 
@@ -111,7 +111,7 @@ def versus_hf(threads: int, rounds: int) -> list[dict[str, Any]]:
     for name, cfg in CONFIGS.items():
         x = torch.randint(0, cfg.vocab_size, (BATCH, cfg.seq_len))
         tokens = BATCH * cfg.seq_len
-        choice = choose_dtype(cfg, BATCH, "cpu", threads)
+        choice = choose_dtype(StepShape(cfg, BATCH), "cpu", threads)
         for dtype in ("float32", "bfloat16"):
             variants = _variants(cfg, dtype, x)
             first = {k: v.step() for k, v in variants.items()}  # compile, optimizer state

@@ -18,7 +18,7 @@ from experiments.spec import parse_spec
 from experiments.store.repository import Store
 from models import dtype_probe
 from models.config import MoEConfig
-from models.dtype_probe import choose_dtype, probe_key
+from models.dtype_probe import StepShape, choose_dtype, probe_key
 
 SHAPE = {
     "d_model": 32, "n_layers": 1, "n_heads": 2, "n_kv_heads": 1, "n_experts": 4, "top_k": 2,
@@ -58,18 +58,18 @@ def fresh_probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
 
 def test_probe_times_both_dtypes_picks_the_faster_and_is_cached(fresh_probe: Path) -> None:
     cfg = MoEConfig.from_params(SHAPE)
-    first = choose_dtype(cfg, 4, "cpu", 1)
+    first = choose_dtype(StepShape(cfg, 4), "cpu", 1)
     seconds = first.probe.step_seconds
     assert first.probe.source == "measured" and set(seconds) == {"float32", "bfloat16"}
     assert first.precision.dtype == min(seconds, key=seconds.__getitem__)
     assert first.precision.peak_flops > 0 and first.probe.spent_seconds > 0
     assert probe_key(cfg, 4, "auto") in json.loads(fresh_probe.read_text())
-    again = choose_dtype(cfg, 4, "cpu", 1)  # in-process memo
+    again = choose_dtype(StepShape(cfg, 4), "cpu", 1)  # in-process memo
     assert again.probe.source == "cache" and again.probe.step_seconds == seconds
     dtype_probe._MEMO.clear()  # a new process on the same machine reads the file
-    assert choose_dtype(cfg, 4, "cpu", 1).probe == again.probe
+    assert choose_dtype(StepShape(cfg, 4), "cpu", 1).probe == again.probe
     assert probe_key(cfg, 8, "auto") != probe_key(cfg, 4, "auto")  # the shape is in the key
-    forced = choose_dtype(cfg, 4, "cpu", 1, requested="float32")
+    forced = choose_dtype(StepShape(cfg, 4), "cpu", 1, requested="float32")
     assert forced.precision.dtype == "float32" and forced.probe.source == "requested"
 
 
@@ -102,7 +102,7 @@ def test_emulated_bf16_is_not_probed_and_trains_in_fp32(
     # bf16's measured matmul peak below this multiple of fp32's reads as emulated: set far
     # above any machine's ratio, every machine takes the emulated branch
     monkeypatch.setattr(dtype_probe, "EMULATED_RATIO", 1e6)
-    choice = choose_dtype(MoEConfig.from_params(SHAPE), 4, "cpu", 1)
+    choice = choose_dtype(StepShape(MoEConfig.from_params(SHAPE), 4), "cpu", 1)
     assert choice.probe.source == "bf16 emulated" and choice.probe.step_seconds == {}
     assert choice.precision.dtype == "float32" and choice.precision.peak_flops > 0
     assert not fresh_probe.exists()  # nothing timed, nothing cached
