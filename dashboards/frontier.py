@@ -7,6 +7,7 @@ figure from whatever store or benchmark the points come from.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -19,16 +20,23 @@ from carbs.pareto import pareto_mask  # noqa: E402
 from dashboards.figure_io import save  # noqa: E402
 
 
+@dataclass(frozen=True)
+class FrontierLabels:
+    """The figure's title and axis labels (the defaults suit a sweep of training runs)."""
+
+    title: str = "Pareto frontier"
+    cost_label: str = "training cost (FLOPs)"
+    loss_label: str = "held-out loss"
+
+
 def plot_frontier(
     costs: Sequence[float],
     losses: Sequence[float],
     out_stem: Path,
     *,
-    title: str = "Pareto frontier",
     failed_costs: Sequence[float] = (),
-    cost_label: str = "training cost (FLOPs)",
-    loss_label: str = "held-out loss",
     target_flops: float | None = None,
+    labels: FrontierLabels = FrontierLabels(),
 ) -> list[Path]:
     """Write `<out_stem>.png` and `<out_stem>.svg`; returns both paths.
 
@@ -37,6 +45,7 @@ def plot_frontier(
         failed_costs: costs of config failures, drawn as crosses at the worst loss.
         target_flops: the large run's budget, marked (the axis reaches out to it) so the
             reader sees how far the fit must extrapolate.
+        labels: title and axis labels.
     """
     c = np.asarray(costs, dtype=float)
     y = np.asarray(losses, dtype=float)
@@ -71,9 +80,9 @@ def plot_frontier(
             target_flops, ls="--", c="0.35", lw=1, label=f"target {target_flops:.3g} FLOPs{reach}"
         )
     ax.set_xscale("log")
-    ax.set_xlabel(cost_label)
-    ax.set_ylabel(loss_label)
-    ax.set_title(title)
+    ax.set_xlabel(labels.cost_label)
+    ax.set_ylabel(labels.loss_label)
+    ax.set_title(labels.title)
     ax.grid(True, which="both", alpha=0.3)
     # the frontier falls to the bottom right; with the target out there, the top right is empty
     ax.legend(loc="upper right" if target_flops else "lower left", fontsize=8)

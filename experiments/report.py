@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from dashboards.frontier import plot_frontier
+from dashboards.frontier import FrontierLabels, plot_frontier
 from dashboards.learning_curves import Curve, plot_learning_curves
 from experiments.spec import stored_spec
 from experiments.store.models import Trial, TrialStatus
@@ -89,10 +89,12 @@ def write_report(store: Store, sweep_name: str, out_dir: Path) -> list[Path]:
         [t.cost_flops for t in ok],
         [t.loss for t in ok],
         out_dir / "pareto_frontier",
-        title=f"{spec.name}: cost vs {spec.objective.metric}",
         failed_costs=[t.cost_flops for t in failed],
-        loss_label=f"held-out {spec.objective.metric}",
         target_flops=spec.target.flops,
+        labels=FrontierLabels(
+            title=f"{spec.name}: cost vs {spec.objective.metric}",
+            loss_label=f"held-out {spec.objective.metric}",
+        ),
     )
     curves, x_label = curves_of(trials)
     if curves:
