@@ -55,6 +55,11 @@ def loss_gap(fits: Mapping[str, Any], predicted: float, target: float) -> list[s
     clamped = [k for k, s in (p.get("settings") or {}).items() if s.get("clamped")]
     if clamped:
         reasons.append(", ".join(clamped) + " held at the searched bound")
+    regret = float((p.get("prediction") or {}).get("expected_regret_log") or 0.0)
+    if regret > TOLERANCE / 4:
+        reasons.append(
+            f"+{100 * math.expm1(regret):.1f} % expected for optima known only within their spread"
+        )
     if len(reasons) == 1:
         reasons.append("its settings rounded to the searched grid")
     return reasons

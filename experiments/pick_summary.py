@@ -46,9 +46,12 @@ def _pick_line(result: Mapping[str, Any], fits: Mapping[str, Any], searched: Seq
 def _loss_line(result: Mapping[str, Any]) -> str:
     loss = float(result["predicted_loss"])
     lo, hi = (float(v) for v in result["predicted_loss_ci"])
+    pred = ((result.get("fits") or {}).get("pick") or {}).get("prediction") or {}
+    regret = float(pred.get("expected_regret_log") or 0.0)
+    within = f"; {100 * math.expm1(regret):.1f} % above the law's optimum" if regret else ""
     return (
         f"predicted loss {loss:.4f} (90% interval {lo:.4f}..{hi:.4f}, "
-        f"{100 * (lo / loss - 1):+.1f} % / {100 * (hi / loss - 1):+.1f} %)"
+        f"{100 * (lo / loss - 1):+.1f} % / {100 * (hi / loss - 1):+.1f} %{within})"
     )
 
 

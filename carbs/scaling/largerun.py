@@ -23,7 +23,7 @@ from carbs.scaling.lossmodel import SPARSITY
 from carbs.scaling.lrpick import LrChoice, choose_lr, fit_lr_cliff
 from carbs.scaling.model import ASPECT, ScalingModel
 from carbs.scaling.optima import Allocation, SettingOptimum
-from carbs.scaling.prediction import Prediction
+from carbs.scaling.prediction import Prediction, with_expected_regret
 from carbs.scaling.shape import (
     ROUTING_ROLES,
     Shape,
@@ -262,7 +262,8 @@ def settle(model: ScalingModel, space: SearchSpace, target: float, d: Draft) -> 
     if ASPECT in optima and "z aspect" in scale:
         picked[ASPECT] = scale["z aspect"]  # charged for the shape's aspect, as the runs were
     rows = model.log_loss_rows(size, tokens, picked, scale)
-    pred = bounded(model, model.predict_rows(rows, target), target)
+    pred = with_expected_regret(model.predict_rows(rows, target), rows, d.allocation.log_loss_rows)
+    pred = bounded(model, pred, target)
     notes.extend(pred.warnings)
     return LargeRun(
         cfg, target, size, tokens, d.allocation, d.shape, optima, lr, pred, d.sparsity, tuple(notes)

@@ -15,7 +15,13 @@ from carbs.scaling.lrpick import choose_lr, lopsided_shift
 from carbs.scaling.model import ScalingModel, degenerate
 from carbs.scaling.optima import SettingOptimum, allocate
 from carbs.scaling.policy import Policy
-from carbs.scaling.prediction import FormError, extrapolation_distance, form_error, predict
+from carbs.scaling.prediction import (
+    FormError,
+    extrapolation_distance,
+    form_error,
+    predict,
+    with_expected_regret,
+)
 from carbs.scaling.roles import infer_roles
 from carbs.scaling.selection import Fold, Scored, Selection
 from carbs.space import Param, SearchSpace
@@ -178,3 +184,19 @@ def test_one_origin_that_extrapolates_badly_does_not_set_the_form_error() -> Non
     assert robust is not None and robust.slope < 2 * 0.01**2
     sel, cost, loss = _backtest([0.10, 0.10, 0.10, 0.01])  # most origins err: it is the form
     assert form_error(sel, cost, loss).slope > 50 * 0.01**2
+
+
+def test_a_pick_is_predicted_above_its_own_optimum_by_what_the_replicates_lose_there() -> None:
+    base = predict(np.full(5, math.log(3.0)), None, 1.0)
+    best = np.full(5, math.log(3.0))
+    # the pick is row 0's optimum; every replicate puts its own optimum 2 % lower there
+    raised = with_expected_regret(base, best + np.array([0.0, 0.02, 0.02, 0.02, 0.02]), best)
+    assert raised.loss == pytest.approx(3.0 * math.exp(0.02))
+    assert raised.expected_regret == pytest.approx(0.02)
+    assert raised.interval[0] == pytest.approx(base.interval[0] * math.exp(0.02))
+    # a gap that row 0 already shows (a safe-side lr) is in the prediction once, not twice
+    kept = with_expected_regret(base, best + 0.01, best)
+    assert kept.loss == pytest.approx(base.loss) and kept.expected_regret == 0.0
+    # without replicates there is nothing to estimate it from
+    one = predict(np.array([math.log(3.0)]), None, 1.0)
+    assert with_expected_regret(one, np.array([1.2]), np.array([1.0])) == one

@@ -115,6 +115,13 @@ def test_a_pick_off_the_loss_curve_names_its_reasons() -> None:
     assert loss_gap(fits, 2.5, 1e20) == []
 
 
+def test_a_pick_raised_by_its_expected_regret_says_so_not_that_it_was_rounded() -> None:
+    fits = _fits(prediction={"expected_regret_log": math.log(1.02)})
+    why = loss_gap(fits, 2.55, 1e20)
+    assert "+2.0 % expected for optima known only within their spread" in why
+    assert not any("rounded" in w for w in why)
+
+
 def test_law_exponent_is_the_slope_from_the_costliest_run_to_the_target() -> None:
     grid = [1e16, 1e18, 1e20]
     assert slope(grid, [1e7, 1e8, 1e9], 1e18, 1e20) == pytest.approx(0.5)

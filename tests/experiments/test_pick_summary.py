@@ -49,6 +49,14 @@ def test_the_interval_is_given_in_per_cent_of_the_loss(swept) -> None:  # type: 
     assert f"{100 * (lo / loss - 1):+.1f} % / {100 * (hi / loss - 1):+.1f} %" in line
 
 
+def test_the_loss_line_says_how_far_above_the_laws_optimum_the_pick_is_expected(swept) -> None:  # type: ignore[no-untyped-def]
+    result, names = swept
+    regret = result["fits"]["pick"]["prediction"]["expected_regret_log"]
+    assert regret > 0  # the replicates' optima scatter around the pick's
+    line = pick_lines(result, names)[1]
+    assert f"{100 * math.expm1(regret):.1f} % above the law's optimum" in line
+
+
 def test_the_backtest_line_reports_the_stored_folds(swept) -> None:  # type: ignore[no-untyped-def]
     result, names = swept
     folds = result["fits"]["backtest"]["folds"]
