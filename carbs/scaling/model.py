@@ -37,6 +37,7 @@ from carbs.scaling.prediction import Prediction, extrapolation_distance, form_er
 from carbs.scaling.selection import Selection, SettingsPlan, select_structure
 
 ASPECT = "aspect"  # the shape's log(width / depth), modelled as a derived setting
+FRONTIER_PARAMETERS = 3  # the frontier law L(C) = E + A C^-alpha (carbs.scaling.frontier)
 
 
 @dataclass(frozen=True)
@@ -266,11 +267,21 @@ def frontier_stage(ev: Evidence, policy: Policy) -> Frontier:
     boot = fit_frontier_boot(cost, loss, np.ones((1, len(cost))))
     pareto = pareto_mask(cost, loss)
     excess = np.log(loss) - np.log(boot.predict(cost)[0])
-    near = float(np.sqrt(np.mean(excess[pareto] ** 2))) if pareto.any() else 0.0
+    near = frontier_scatter(excess[pareto])
     scale = max(policy.nearness_scale_floor, policy.nearness_scale_factor * near)
     floor = policy.nearness_floor if ev.settings or ev.aspect is not None else 0.0
     weight = np.maximum(np.exp(-0.5 * (np.maximum(excess, 0.0) / scale) ** 2), floor)
     return Frontier(boot, pareto, excess, weight, scale)
+
+
+def frontier_scatter(excess: np.ndarray) -> float:
+    """The Pareto runs' scatter about the frontier law: their RMS excess over the law, on the
+    degrees of freedom its three parameters leave (the plain RMS of a fit's own residuals
+    understates the noise: by 18 % with nine Pareto runs)."""
+    n = len(excess)
+    if n == 0:
+        return 0.0
+    return float(np.sqrt(np.sum(excess**2) / max(n - FRONTIER_PARAMETERS, 1)))
 
 
 def fit_data(ev: Evidence, weight: np.ndarray, policy: Policy) -> FitData:

@@ -19,12 +19,13 @@ class Policy:
     few_runs: int = 8  # below this every law is weakly determined: said in a warning
     # -- which runs count, and how much ---------------------------------------------------------
     # a run's weight falls with its excess loss over the frontier at its cost, on the scale of
-    # the near-frontier scatter (floored at 1 %, the seed noise of LM runs), never below the
+    # the near-frontier scatter (the runs' own noise, measured; floored at 0.25 % so a few
+    # Pareto runs that happen to sit on their law do not make it a knife edge), never below the
     # floor where the model has settings to learn: far runs still show what a bad setting
     # costs. Without settings (imported tuned runs) there is no floor: an IsoFLOP curve's far
     # edges (losses 2x the minimum: Porian et al. 2024) carry only misfit of the size and data
     # terms (Porian top budgets: loss +0.9..1.7 % without, +0.9..2.4 % with a 0.01 floor)
-    nearness_scale_floor: float = 0.01
+    nearness_scale_floor: float = 0.0025
     nearness_scale_factor: float = 2.0
     nearness_floor: float = 0.05
     # a run counts as near the frontier (where an optimum's bracket, the top runs' size and an
