@@ -24,7 +24,8 @@ class Policy:
     # floor where the model has settings to learn: far runs still show what a bad setting
     # costs. Without settings (imported tuned runs) there is no floor: an IsoFLOP curve's far
     # edges (losses 2x the minimum: Porian et al. 2024) carry only misfit of the size and data
-    # terms (Porian top budgets: loss +0.9..1.7 % without, +0.9..2.4 % with a 0.01 floor)
+    # terms (Porian top budgets: loss +0.9..1.7 % without, +0.9..2.4 % with a 0.01 weight
+    # floor, both on a 1 % scale; on their own 0.13 % scatter, +0.5..1.2 % without)
     nearness_scale_floor: float = 0.0025
     nearness_scale_factor: float = 2.0
     nearness_floor: float = 0.05
