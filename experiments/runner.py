@@ -249,12 +249,14 @@ class SweepRunner:
             log.warning("sweep %s: early-stopping review failed", self.spec.name, exc_info=True)
             return
         for trial, decision in stops:
-            if not self.dispatcher.cancel(trial.id):
-                continue  # it finished meanwhile: its result stands
-            self.keeper.discard(trial.id)
             pts = [m for m in trial.curve if m.flops]
             planned = self.recorder.planned_cost(self.spec.space().full(trial.params))
             spent = max((float(m.flops) for m in pts), default=0.0) or (planned or 0.0)
+            if planned and spent >= planned * (1 - 1e-9):
+                continue  # it has trained to its end: stopping saves nothing, its result comes
+            if not self.dispatcher.stop_if_running(trial.id):
+                continue  # it finished meanwhile: its result stands
+            self.keeper.discard(trial.id)
             if record_pruned(self.store, trial, decision, spent, planned):
                 self._refresh(event=f"trial {trial.number} stopped early: {decision.reason}")
 

@@ -183,6 +183,21 @@ class RayDispatcher:
                 return True
         return False
 
+    def stop_if_running(self, trial_id: int) -> bool:
+        """Stop an in-flight trial that is still running (early stopping); False when it is
+        not in flight or has already returned, whose result the next `poll` collects: a trial
+        that finished while the pruner weighed it keeps its result (seen under load: a trial
+        that had streamed all its points was recorded as pruned)."""
+        for ref, (tid, _) in list(self._refs.items()):
+            if tid == trial_id:
+                ready, _ = ray.wait([ref], timeout=0)
+                if ready:
+                    return False
+                ray.cancel(ref, force=True)
+                del self._refs[ref]
+                return True
+        return False
+
     def cancel_all(self) -> list[int]:
         """Cancel every in-flight task; returns their trial ids."""
         ids = []

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+import ray
 from ray import exceptions as rx
 
 from experiments.dispatch import RayDispatcher, TaskResources, TrialOutcome
@@ -104,3 +105,20 @@ def test_cancel_one_trial_drops_it_without_an_outcome(ray_local: str) -> None:
     outs = _wait_all(d, 1)
     assert [(o.trial_id, o.status) for o in outs] == [(2, "succeeded")]
     assert d.capacity() >= 1
+
+
+@pytest.mark.slow
+def test_early_stopping_leaves_a_trial_that_has_returned_to_be_collected(ray_local: str) -> None:
+    d = RayDispatcher("experiments.dispatch.chaos:sleepy", TaskResources(num_cpus=1))
+    d.start()
+    d.submit(1, {"sleep_s": 60}, seed=0)
+    d.submit(2, {"sleep_s": 0.0}, seed=0)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until trial 2 has returned, uncollected
+        ref = next(r for r, (tid, _) in d._refs.items() if tid == 2)
+        if ray.wait([ref], timeout=1.0)[0]:
+            break
+    assert not d.stop_if_running(2)  # returned: its result stands
+    assert d.stop_if_running(1) and not d.stop_if_running(99)
+    outs = _wait_all(d, 1)
+    assert [(o.trial_id, o.status) for o in outs] == [(2, "succeeded")]
