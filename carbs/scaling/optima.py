@@ -21,6 +21,8 @@ from carbs.scaling.lossmodel import LossFit
 
 GRID_HALF_WIDTH = 9.0  # e-folds of N searched either side of the runs' mean size
 GRID_POINTS = 721
+EXPECTED_HALF_WIDTH = 2.5  # e-folds of N either side of row 0's optimum for the Bayes size
+EXPECTED_POINTS = 201  # 2.5 % steps in N
 
 
 @dataclass(frozen=True)
@@ -63,16 +65,33 @@ def allocate(
     log_r = _log_reducible_grid(fit, n, d, sparsity)
     i = np.argmin(log_r, axis=1)
     n_rows = _refine(fit, n, i, compute, overhead, sparsity)
-    d_rows = math.log(compute / (6.0 * overhead)) - n_rows
+    total = math.log(compute / (6.0 * overhead))
+    d_rows = total - n_rows
     log_loss = np.logaddexp(fit.theta[:, fit.layout.e], fit.log_reducible(n_rows, d_rows, sparsity))
+    size = expected_loss_size(fit, float(n_rows[0]), total, sparsity)
     return Allocation(
         compute,
-        float(math.exp(n_rows[0])),
-        float(math.exp(d_rows[0])),
+        float(math.exp(size)),
+        float(math.exp(total - size)),
         overhead,
         np.exp(n_rows),
         log_loss,
     )
+
+
+def expected_loss_size(fit: LossFit, log_n: float, total: float, sparsity: float | None) -> float:
+    """log N minimising the bootstrap replicates' mean loss along the budget (log N + log D =
+    `total`), near row 0's optimum `log_n`: the Bayes choice where the optimum is uncertain.
+    Why not row 0's argmin: the loss rises unequally either side of the optimum and the
+    replicates disagree on where it is; on the world family's sweep-runner trials (24 worlds,
+    100x) the mean regret went 1.40 -> 1.36 % (11 worlds better, 4 worse). Without replicates,
+    row 0's optimum."""
+    if fit.theta.shape[0] < 3:
+        return log_n
+    n = log_n + np.linspace(-EXPECTED_HALF_WIDTH, EXPECTED_HALF_WIDTH, EXPECTED_POINTS)
+    log_r = _log_reducible_grid(fit, n, total - n, sparsity)
+    loss = np.exp(np.logaddexp(fit.theta[1:, fit.layout.e][:, None], log_r[1:]))
+    return float(n[int(np.argmin(loss.mean(axis=0)))])
 
 
 def _refine(

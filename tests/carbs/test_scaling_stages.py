@@ -228,3 +228,23 @@ def test_quiet_runs_are_weighted_on_their_own_scatter_not_an_assumed_noise() -> 
     assert front.scale == pytest.approx(
         max(Policy().nearness_scale_floor, 2 * frontier_scatter(front.excess[front.pareto]))
     )
+
+
+def test_the_size_is_the_one_the_replicates_expect_to_do_best_at() -> None:
+    """Row 0 puts the optimum at one size; the replicates all say the data term falls faster
+    (beta 0.36 against 0.30), which moves the optimum. The size picked is the minimum of the
+    replicates' mean loss (a direct minimisation over a fine grid), while each row's own
+    optimum stays in `size_rows`."""
+    row0 = [math.log(400), math.log(600), math.log(1.8), 0.34, 0.30]
+    steeper = [math.log(400), math.log(600), math.log(1.8), 0.34, 0.36]
+    theta = np.array([row0] + [steeper] * 4)
+    fit = LossFit(LossStructure(), theta, {}, None, 0.0, 3)
+    alloc = allocate(fit, 1e21, 1.0, None, math.log(1e8))
+    ns = np.exp(np.linspace(math.log(1e7), math.log(1e12), 200001))
+    mean = laws.chinchilla_predict(np.array(steeper), ns, 1e21 / 6 / ns)[0]
+    own = laws.chinchilla_predict(np.array(row0), ns, 1e21 / 6 / ns)[0]
+    bayes, first = float(ns[int(np.argmin(mean))]), float(ns[int(np.argmin(own))])
+    assert alloc.size == pytest.approx(bayes, rel=0.03) and alloc.size != pytest.approx(
+        first, rel=0.2
+    )
+    assert alloc.size_rows[0] == pytest.approx(first, rel=1e-3)  # each row keeps its own optimum
