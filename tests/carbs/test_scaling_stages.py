@@ -13,7 +13,7 @@ from carbs.scaling.evidence import Columns, from_table
 from carbs.scaling.lossmodel import FitData, LossFit, LossStructure
 from carbs.scaling.lrpick import choose_lr, lopsided_shift
 from carbs.scaling.model import ScalingModel, degenerate, frontier_scatter, frontier_stage
-from carbs.scaling.optima import SettingOptimum, allocate
+from carbs.scaling.optima import SettingOptimum, allocate, expected_optimum
 from carbs.scaling.policy import Policy
 from carbs.scaling.prediction import (
     FormError,
@@ -248,3 +248,10 @@ def test_the_size_is_the_one_the_replicates_expect_to_do_best_at() -> None:
         first, rel=0.2
     )
     assert alloc.size_rows[0] == pytest.approx(first, rel=1e-3)  # each row keeps its own optimum
+
+
+def test_a_setting_sits_at_its_replicates_mean_optimum_and_the_lr_at_row_0s() -> None:
+    z = np.array([0.0, 0.4, 0.6, 0.5, 0.5])
+    assert expected_optimum(z, lopsided=False) == pytest.approx(0.5)
+    assert expected_optimum(z, lopsided=True) == 0.0  # the lr's own rule weighs its cliff
+    assert expected_optimum(z[:2], lopsided=False) == 0.0  # no replicates to average
