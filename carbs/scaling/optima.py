@@ -42,11 +42,11 @@ class Allocation:
     """The compute-optimal size and tokens at a budget, and the loss there (rows: bootstrap)."""
 
     compute: float
-    size: float
+    size: float  # where the replicates expect the lowest loss (`expected_loss_size`)
     tokens: float
     overhead: float  # C / (6 N D) the split was solved at
-    size_rows: np.ndarray
-    log_loss_rows: np.ndarray
+    size_rows: np.ndarray  # each row's own optimum
+    log_loss_rows: np.ndarray  # each row's loss at its own optimum
     note: str | None = None  # why the size was changed from the model's (see largerun.supported)
 
     def size_interval(self, level: float = 0.9) -> tuple[float, float]:
