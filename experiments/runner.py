@@ -23,6 +23,7 @@ from experiments.dispatch import RayDispatcher, TrialOutcome
 from experiments.dispatch.allocate import allocate_trials, budget_left, spent
 from experiments.dispatch.curve_stream import DEFAULT_INTERVAL_S
 from experiments.dispatch.heartbeat import LeaseKeeper, default_lease_s, driver_id
+from experiments.dispatch.in_order import InOrderRelease
 from experiments.dispatch.prune import record_pruned, review_running
 from experiments.dispatch.recorder import OutcomeRecorder, load_price
 from experiments.progress import ProgressSink, SweepProgress
@@ -113,6 +114,7 @@ class SweepRunner:
         self._last_reclaim = 0.0
         self._last_prune = 0.0
         self._exhausted = False
+        self.in_order = InOrderRelease() if spec.budget.reproducible else None
         self.reclaimed = 0
         self.lost_leases = 0
         self.state = SweepProgress(
@@ -156,6 +158,7 @@ class SweepRunner:
             # SystemExit: Ray's SIGTERM handler in the driver (preemption); hand back the
             # in-flight trials now instead of letting their leases run out, then exit as asked
             interrupted = True
+            self._record_held()
             # in flight, plus any claimed but not yet submitted when the signal landed (a
             # SIGTERM between the claim and the submit left them RUNNING under a 300 s lease)
             owned = set(self.dispatcher.cancel_all()) | {
@@ -229,9 +232,20 @@ class SweepRunner:
                 # other drivers' trials still run: wait for them, or for their leases to expire
                 self._stop.wait(self.poll_s)
                 continue
-            for outcome in self.dispatcher.wait(timeout=self.poll_s):
-                self._record(outcome)
+            self._take_results(self.dispatcher.wait(timeout=self.poll_s))
             self._prune()
+
+    def _take_results(self, finished: list[TrialOutcome]) -> None:
+        """Record what finished; with `budget.reproducible`, in submission order, each record
+        followed by the suggestion it frees a slot for (`experiments.dispatch.in_order`)."""
+        if self.in_order is None:
+            for outcome in finished:
+                self._record(outcome)
+            return
+        self.in_order.hold(finished)
+        while (outcome := self.in_order.next_ready(self.dispatcher.in_flight)) is not None:
+            self._record(outcome)
+            self._fill_workers()
 
     def _prune(self) -> None:
         """Stop running trials whose curve cannot reach the frontier (spec.pruning), at most
@@ -260,6 +274,12 @@ class SweepRunner:
             if record_pruned(self.store, trial, decision, spent, planned):
                 self._refresh(event=f"trial {trial.number} stopped early: {decision.reason}")
 
+    def _record_held(self) -> None:
+        """Results waiting for an earlier trial are results: the sweep stops, record them."""
+        if self.in_order is not None:
+            for outcome in self.in_order.drain():
+                self._record(outcome)
+
     def _complete(self) -> bool:
         """No trial of the sweep is pending or running (by any driver) and no more may be made."""
         trials = self.store.trials(self.sweep.id)
@@ -267,6 +287,7 @@ class SweepRunner:
         return not unfinished and (budget_left(self.spec, trials) == 0 or self._exhausted)
 
     def _cancel(self) -> None:
+        self._record_held()
         for trial_id in self.dispatcher.cancel_all():
             self.keeper.discard(trial_id)
         self.keeper.clear()
@@ -311,7 +332,8 @@ class SweepRunner:
         """Claim pending trials (requeued ones first), create new ones within the budget, and
         submit them. Returns how many were claimed."""
         self._exhausted = False
-        idle = self._slots() - len(self.dispatcher.in_flight)
+        held = self.in_order.held if self.in_order is not None else 0
+        idle = self._slots() - len(self.dispatcher.in_flight) - held
         if idle <= 0:
             return 0
         got = allocate_trials(self.store, self.spec, self.sweep.id, self.driver, idle, self.lease_s)
@@ -341,6 +363,8 @@ class SweepRunner:
         self.keeper.add(trial.id)
         try:
             self.dispatcher.submit(trial.id, full, seed)
+            if self.in_order is not None:
+                self.in_order.submitted(trial.id)
         except Exception as exc:  # noqa: BLE001 - Ray refused the task: an infrastructure failure
             self.keeper.discard(trial.id)
             self.store.requeue(trial.id, f"could not submit: {exc}", owner=self.driver)

@@ -183,6 +183,14 @@ class BudgetSpec(_Strict):
     max_retries: int = Field(
         2, ge=0, le=100, description="retries of infrastructure failures per trial"
     )
+    reproducible: bool = Field(
+        False,
+        description=(
+            "hand results to the optimizer in the order trials started, so a rerun of the spec "
+            "makes the same suggestions; a trial that finishes early waits (its worker idle) "
+            "for the earlier ones. Early stopping and precision 'auto' still depend on timing"
+        ),
+    )
 
 
 class PruningSpec(_Strict):
