@@ -274,6 +274,13 @@ class SweepRunner:
             if record_pruned(self.store, trial, decision, spent, planned):
                 self._refresh(event=f"trial {trial.number} stopped early: {decision.reason}")
 
+    def _owned(self) -> list[int]:
+        """Trials this driver holds: in flight, or finished and waiting for an earlier one
+        (`budget.reproducible`), which still fill their slot and must not be released as
+        orphans (seen: a waiting trial requeued, run twice, its second result ignored)."""
+        held = self.in_order.held_ids if self.in_order is not None else []
+        return [*self.dispatcher.in_flight, *held]
+
     def _record_held(self) -> None:
         """Results waiting for an earlier trial are results: the sweep stops, record them."""
         if self.in_order is not None:
@@ -303,9 +310,7 @@ class SweepRunner:
         requeued, ended = self.store.reclaim_expired(
             self.sweep.id, self.max_attempts, exclude_owner=self.driver
         )
-        orphans = self.store.release_orphans(
-            self.sweep.id, self.driver, keep=self.dispatcher.in_flight
-        )
+        orphans = self.store.release_orphans(self.sweep.id, self.driver, keep=self._owned())
         self.reclaimed += requeued
         if requeued or ended or orphans:
             self._refresh(
@@ -332,8 +337,7 @@ class SweepRunner:
         """Claim pending trials (requeued ones first), create new ones within the budget, and
         submit them. Returns how many were claimed."""
         self._exhausted = False
-        held = self.in_order.held if self.in_order is not None else 0
-        idle = self._slots() - len(self.dispatcher.in_flight) - held
+        idle = self._slots() - len(self._owned())
         if idle <= 0:
             return 0
         got = allocate_trials(self.store, self.spec, self.sweep.id, self.driver, idle, self.lease_s)
@@ -394,7 +398,7 @@ class SweepRunner:
                 TrialStatus.PRUNED,
             )
         )
-        s.running = len(self.dispatcher.in_flight)
+        s.running = len(self._owned())
         s.failed = counts.get(TrialStatus.FAILED, 0)
         s.errors = counts.get(TrialStatus.ERROR, 0)
         losses = [

@@ -48,9 +48,9 @@ class InOrderRelease:
         return None
 
     @property
-    def held(self) -> int:
+    def held_ids(self) -> list[int]:
         """Finished trials waiting for an earlier one: each still occupies its slot."""
-        return len(self._held)
+        return list(self._held)
 
     def drain(self) -> list[TrialOutcome]:
         """Everything held, oldest first (the sweep stops: no result may be lost)."""

@@ -22,7 +22,7 @@ storage: {url}
 workload:
   kind: callable
   function: tests.experiments.order_workload:parity_delayed
-  fixed: {{order_dir: "{order_dir}", slow_s: 1.5, slow_parity: {parity}}}
+  fixed: {{order_dir: "{order_dir}", slow_s: 2.5, slow_parity: {parity}}}
 search_space:
   n_params:      {{kind: log, min: 1.0e+6, max: 1.0e+8, scales_cost: true}}
   tokens:        {{kind: log, min: 1.0e+7, max: 1.0e+9, scales_cost: true}}
@@ -41,10 +41,10 @@ def test_a_result_waits_for_every_trial_submitted_before_it() -> None:
     for t in (1, 2, 3):
         order.submitted(t)
     order.hold([_outcome(3), _outcome(2)])
-    assert order.next_ready(in_flight=[1]) is None and order.held == 2
+    assert order.next_ready(in_flight=[1]) is None and order.held_ids == [3, 2]
     order.hold([_outcome(1)])
     assert [order.next_ready(in_flight=[]).trial_id for _ in range(3)] == [1, 2, 3]
-    assert order.next_ready(in_flight=[]) is None and order.held == 0
+    assert order.next_ready(in_flight=[]) is None and order.held_ids == []
 
 
 def test_a_trial_stopped_without_a_result_does_not_block_the_next() -> None:
@@ -62,7 +62,7 @@ def test_drain_returns_every_held_result_oldest_first() -> None:
     for t in (1, 2, 3):
         order.submitted(t)
     order.hold([_outcome(3), _outcome(2)])
-    assert [o.trial_id for o in order.drain()] == [2, 3] and order.held == 0
+    assert [o.trial_id for o in order.drain()] == [2, 3] and order.held_ids == []
 
 
 def _sweep(tmp_path: Path, parity: int) -> tuple[list[dict], list[int]]:
@@ -72,12 +72,16 @@ def _sweep(tmp_path: Path, parity: int) -> tuple[list[dict], list[int]]:
     spec = parse_spec(text, "ordered.yaml")
     dispatcher = RayDispatcher(spec.workload.entrypoint, TaskResources(num_cpus=1))
     dispatcher.start()
-    runner = SweepRunner(spec, text, store, dispatcher, PlainProgress(), RunnerOptions(lease_s=30))
+    # a 2 s lease: the driver looks for orphaned claims every second, while trials wait
+    runner = SweepRunner(spec, text, store, dispatcher, PlainProgress(), RunnerOptions(lease_s=2))
     summary = runner.run()
     assert not summary.interrupted and not summary.cancelled
     trials = sorted(store.trials(runner.sweep.id), key=lambda t: t.number)
     assert [t.status for t in trials] == [TrialStatus.SUCCEEDED] * 7
     finished = [int(x) for x in (order_dir / "finished").read_text().split()]
+    # each trial ran once: a finished trial waiting for an earlier one is neither requeued as an
+    # orphan nor run again
+    assert int((order_dir / "started").read_text()) == 7 and len(finished) == 7
     return [t.params for t in trials], finished
 
 
