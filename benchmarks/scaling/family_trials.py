@@ -80,6 +80,7 @@ def spec_of(world: FamilyWorld, storage: str, seed: int) -> dict[str, Any]:
         "budget": {
             "max_trials": MAX_TRIALS,
             "parallel_trials": 2,
+            "reproducible": True,  # the same trials on every regeneration of the cache
             "max_cost_per_trial": MAX_TRIAL_COST,
             "max_total_cost": TOTAL_COST,
         },

@@ -34,6 +34,10 @@ from carbs.space import Constraint, Param, SearchSpace
 SEQ_LEN = 1024
 FAMILY_SIZE = 24
 FAMILY_SEED = 2026
+# worlds from this index on draw the compute-optimal size's exponent a = beta / (alpha + beta)
+# over the published range (0.3-0.75: Kaplan 0.73, Hoffmann 0.50, Porian 0.5-0.87 by recipe)
+# instead of keeping it near the base world's ~0.47: a check that no pick leans on one exponent
+SIZE_EXPONENT_WORLDS = 100
 
 ROLE_NAMES: dict[str, tuple[str, ...]] = {
     "width": ("d_model", "hidden_size", "n_embd"),
@@ -385,6 +389,9 @@ def draw_world(index: int, seed: int = FAMILY_SEED) -> FamilyWorld:
     base = WorldConstants()
     alpha = jitter(base.alpha, 0.08)
     beta = jitter(alpha * base.beta / base.alpha, 0.08)  # size and data exponents stay close
+    if index >= SIZE_EXPONENT_WORLDS:
+        a = float(r.uniform(0.3, 0.75))
+        beta = alpha * a / (1.0 - a)
     A, B = _coefficients(alpha, beta, r)
     k = replace(
         base,
