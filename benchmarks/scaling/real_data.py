@@ -23,6 +23,7 @@ import numpy as np
 
 from carbs.scaling import laws
 from carbs.scaling.evidence import Columns, from_table
+from carbs.scaling.largerun import supported
 from carbs.scaling.model import ScalingModel
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -98,7 +99,7 @@ def porian(n_bootstrap: int = 100) -> dict[str, Any]:
             n_true, l_true = isoflop_minimum(
                 [(float(r["n"]), float(r["loss"])) for r in rows if float(r["flops"]) == b]
             )
-            alloc = model.allocation(b, overhead=1.0)
+            alloc = supported(model, model.allocation(b, overhead=1.0))  # as the pick sizes it
             pred = model.predict_rows(alloc.log_loss_rows, b)
             out["budgets"].append(
                 {

@@ -155,19 +155,66 @@ def top_frontier_sizes(model: ScalingModel) -> np.ndarray:
     return np.exp(model.data.log_n[model.top_runs()])
 
 
+# published exponents of the compute-optimal size, N_opt ~ C^a: Kaplan et al. 2020 0.73,
+# Hoffmann et al. 2022 0.50, Porian et al. 2024 0.5-0.87 by recipe; the range 0.3-0.75 read as
+# +-2 sd about Hoffmann's 0.5 is the prior on how the runs' sizes grow past them
+SIZE_EXPONENT_RANGE = (0.3, 0.75)
+SIZE_EXPONENT_PRIOR = 0.5
+SIZE_EXPONENT_SD = (SIZE_EXPONENT_RANGE[1] - SIZE_EXPONENT_RANGE[0]) / 4
+SIZE_NOTE_SHIFT = math.log(1.1)  # a size moved further than this from the law's is said
+
+
+def runs_size_prior(model: ScalingModel, compute: float) -> tuple[float, float]:
+    """(mean, sd) of log N_opt at `compute` from the top near-frontier runs alone: each one's
+    size grown from its own cost at the prior exponent; the sd is the exponent's over the
+    reach and the runs' spread about their mean."""
+    top = model.top_runs()
+    log_n, log_c = model.data.log_n[top], model.data.cov["log C"][top]
+    w = model.frontier.weight[top] + 1e-12
+    grown = log_n + SIZE_EXPONENT_PRIOR * (math.log(compute) - log_c)
+    mean = float(np.average(grown, weights=w))
+    spread2 = float(np.average((grown - mean) ** 2, weights=w)) / max(len(grown) - 1, 1)
+    reach = max(math.log(compute / model.max_cost), 0.0)
+    return mean, math.sqrt((SIZE_EXPONENT_SD * reach) ** 2 + spread2)
+
+
 def supported(model: ScalingModel, alloc: Allocation) -> Allocation:
-    """The allocation's size kept within what the runs support: the top near-frontier runs'
-    sizes grown with compute at the slow and the fast end of published exponents of N_opt
-    (0.3 and 0.75: Kaplan et al. 2020 0.73, Hoffmann et al. 2022 0.50, Porian et al. 2024
-    0.5-0.87 by recipe). Outside it the law is not trusted for the size at all: the runs' own
-    (geometric mean) size grown at Hoffmann's 0.5 is used instead of the nearer bound (a
-    degenerate law put N_opt at 1e3 parameters on a CPU sweep; at the bound the pick was the
-    smallest model, 9 % worse than the sweep's best run)."""
+    """The allocation's size kept within what the runs support, and weighed against them.
+
+    Support: the top near-frontier runs' sizes grown with compute at the slow and the fast end
+    of published exponents (`SIZE_EXPONENT_RANGE`). Outside it the law is not trusted for the
+    size at all: the runs' own (geometric mean) size grown at Hoffmann's 0.5 is used instead
+    of the nearer bound (a degenerate law put N_opt at 1e3 parameters on a CPU sweep; at the
+    bound the pick was the smallest model, 9 % worse than the sweep's best run). Inside it, the
+    law's size (its replicates' spread) and the runs' (`runs_size_prior`) are combined by
+    their precisions: where the bootstrap cannot place the optimum, what the sweep found best,
+    grown at a published rate, carries the weight it deserves."""
     ratio = alloc.compute / model.max_cost
     sizes = top_frontier_sizes(model)
-    lo, hi = float(np.min(sizes)) * ratio**0.3, float(np.max(sizes)) * ratio**0.75
+    slow, fast = SIZE_EXPONENT_RANGE
+    lo, hi = float(np.min(sizes)) * ratio**slow, float(np.max(sizes)) * ratio**fast
     if lo <= alloc.size <= hi:
-        return alloc
+        rows = np.log(np.asarray(alloc.size_rows, dtype=float))
+        if len(rows) < 3:
+            return alloc
+        law_sd = max(float(np.std(rows[1:])), 1e-6)
+        mean, sd = runs_size_prior(model, alloc.compute)
+        w = sd**-2 / (sd**-2 + law_sd**-2)
+        size = math.exp(w * mean + (1 - w) * math.log(alloc.size))
+        note = None
+        if abs(math.log(size / alloc.size)) > SIZE_NOTE_SHIFT:
+            note = (
+                f"the fitted compute-optimal size ({alloc.size:.3g}) is uncertain (its "
+                f"replicates spread x{math.exp(law_sd):.2g}): weighed with the top runs' sizes "
+                f"grown as C^{SIZE_EXPONENT_PRIOR} ({math.exp(mean):.3g}), used {size:.3g}"
+            )
+        return replace(
+            alloc,
+            size=size,
+            tokens=alloc.tokens * alloc.size / size,
+            note=note,
+            size_source="weighed",
+        )
     prior = math.exp(float(np.mean(np.log(sizes)))) * ratio**0.5
     size = min(max(prior, lo), hi)
     tokens = alloc.tokens * alloc.size / size
@@ -180,6 +227,7 @@ def supported(model: ScalingModel, alloc: Allocation) -> Allocation:
         alloc.log_loss_rows,
         f"the fitted compute-optimal size ({alloc.size:.3g}) is outside what the runs "
         f"support ({lo:.3g}..{hi:.3g}); used {size:.3g}",
+        "runs",
     )
 
 

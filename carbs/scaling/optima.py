@@ -48,6 +48,7 @@ class Allocation:
     size_rows: np.ndarray  # each row's own optimum
     log_loss_rows: np.ndarray  # each row's loss at its own optimum
     note: str | None = None  # why the size was changed from the model's (see largerun.supported)
+    size_source: str = "law"  # "law", "weighed" with the runs' sizes, or the "runs'" alone
 
     def size_interval(self, level: float = 0.9) -> tuple[float, float]:
         q = (1 - level) / 2

@@ -188,7 +188,7 @@ def loss_curve(model: ScalingModel, grid: np.ndarray, run: LargeRun) -> dict[str
         hi.append(pred.interval[1])
         size.append(alloc.size)
         tokens.append(alloc.tokens)
-        prior.append(bool(alloc.note))
+        prior.append(alloc.size_source == "runs")
     return {
         "compute": grid.tolist(),
         "loss": mid,

@@ -255,3 +255,33 @@ def test_a_setting_sits_at_its_replicates_mean_optimum_and_the_lr_at_row_0s() ->
     assert expected_optimum(z, lopsided=False) == pytest.approx(0.5)
     assert expected_optimum(z, lopsided=True) == 0.0  # the lr's own rule weighs its cliff
     assert expected_optimum(z[:2], lopsided=False) == 0.0  # no replicates to average
+
+
+def test_an_uncertain_size_leans_on_the_runs_and_a_determined_one_does_not() -> None:
+    """The law's size is weighed against the top runs' sizes grown at the published exponent
+    (`runs_size_prior`) by their precisions: replicates that agree keep the law's size, ones
+    spread over decades give way to the runs'."""
+    from dataclasses import replace
+
+    from carbs.scaling.largerun import runs_size_prior, supported
+
+    model = ScalingModel.fit_evidence(
+        from_table(chinchilla_rows(), Columns("N", "D", "loss")), n_bootstrap=20
+    )
+    c = 30 * model.max_cost
+    mean, sd = runs_size_prior(model, c)
+    assert 0.3 < sd < 1.0  # the exponent's +-0.11 over 3.4 e-folds, and the runs' spread
+    law = math.exp(mean + 0.5)  # the law says 1.6x larger than the runs do, inside the support
+    alloc = model.allocation(c, overhead=1.0)
+    rng = np.random.default_rng(0)
+
+    def with_spread(s: float):
+        rows = law * np.exp(np.concatenate([[0.0], rng.normal(0.0, s, 200)]))
+        return supported(model, replace(alloc, size=law, tokens=c / 6 / law, size_rows=rows))
+
+    sure, unsure = with_spread(0.02), with_spread(3.0)
+    assert sure.size == pytest.approx(law, rel=0.01)
+    assert math.exp(mean) < unsure.size < math.exp(mean + 0.1)
+    assert sure.note is None and "uncertain" in (unsure.note or "")  # a move of > 10 % is said
+    for a in (sure, unsure):
+        assert a.size_source == "weighed" and a.size * a.tokens * 6 == pytest.approx(c, rel=1e-6)
