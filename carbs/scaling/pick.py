@@ -174,15 +174,21 @@ def overhead_at(model: ScalingModel, run: LargeRun, compute: float) -> float:
 
 
 def loss_curve(model: ScalingModel, grid: np.ndarray, run: LargeRun) -> dict[str, list[float]]:
-    """The compute-optimal loss at each compute, with its 90 % interval bounded and its size
-    kept within what the runs support as the pick's are: the frontier the model extrapolates (what the service's /predict answers), at the
-    pick's routing."""
+    """The compute-optimal loss at each compute, with its 90 % interval bounded, at the size
+    the pick would use there (`supported`: weighed with the runs', or theirs where the law's
+    leaves what they support; the loss at the law's own optimum drew a curve 74 % below a
+    demo's pick): the frontier the model extrapolates (what the service's /predict answers),
+    at the pick's routing."""
     mid, lo, hi, size, tokens, prior = [], [], [], [], [], []
     for c in grid:
         alloc = supported(
             model, model.allocation(float(c), run.sparsity, overhead_at(model, run, float(c)))
         )
-        pred = bounded(model, model.predict_rows(alloc.log_loss_rows, float(c)), float(c))
+        rows = alloc.log_loss_rows
+        if alloc.size_source != "law":  # the loss at the size the pick would use there
+            extra = {} if run.sparsity is None else {SPARSITY: run.sparsity}
+            rows = model.log_loss_rows(alloc.size, alloc.tokens, {}, extra)
+        pred = bounded(model, model.predict_rows(rows, float(c)), float(c))
         mid.append(pred.loss)
         lo.append(pred.interval[0])
         hi.append(pred.interval[1])
