@@ -214,6 +214,7 @@ def supported(model: ScalingModel, alloc: Allocation) -> Allocation:
             tokens=alloc.tokens * alloc.size / size,
             note=note,
             size_source="weighed",
+            size_sd_log=(sd**-2 + law_sd**-2) ** -0.5,
         )
     prior = math.exp(float(np.mean(np.log(sizes)))) * ratio**0.5
     size = min(max(prior, lo), hi)
@@ -228,6 +229,7 @@ def supported(model: ScalingModel, alloc: Allocation) -> Allocation:
         f"the fitted compute-optimal size ({alloc.size:.3g}) is outside what the runs "
         f"support ({lo:.3g}..{hi:.3g}); used {size:.3g}",
         "runs",
+        runs_size_prior(model, alloc.compute)[1],
     )
 
 

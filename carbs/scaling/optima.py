@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -49,9 +50,15 @@ class Allocation:
     log_loss_rows: np.ndarray  # each row's loss at its own optimum
     note: str | None = None  # why the size was changed from the model's (see largerun.supported)
     size_source: str = "law"  # "law", "weighed" with the runs' sizes, or the "runs'" alone
+    size_sd_log: float | None = None  # where the size is not the law's: its own uncertainty
 
     def size_interval(self, level: float = 0.9) -> tuple[float, float]:
+        """The size's interval: the replicates' optima, or where the size was weighed with the
+        runs' (or taken from them) its own log-normal one, not the law's it replaced."""
         q = (1 - level) / 2
+        if self.size_sd_log is not None:
+            z = NormalDist().inv_cdf(1 - q) * self.size_sd_log
+            return self.size * math.exp(-z), self.size * math.exp(z)
         rows = self.size_rows[1:] if len(self.size_rows) > 2 else self.size_rows
         lo, hi = np.quantile(rows, [q, 1 - q])
         return float(lo), float(hi)

@@ -283,5 +283,7 @@ def test_an_uncertain_size_leans_on_the_runs_and_a_determined_one_does_not() -> 
     assert sure.size == pytest.approx(law, rel=0.01)
     assert math.exp(mean) < unsure.size < math.exp(mean + 0.1)
     assert sure.note is None and "uncertain" in (unsure.note or "")  # a move of > 10 % is said
+    lo, hi = unsure.size_interval()  # its own, not the replicates' spread over decades
+    assert lo < unsure.size < hi and math.log(hi / lo) <= 2 * 1.645 * sd * 1.001
     for a in (sure, unsure):
         assert a.size_source == "weighed" and a.size * a.tokens * 6 == pytest.approx(c, rel=1e-6)
