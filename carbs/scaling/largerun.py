@@ -285,17 +285,19 @@ def settle(model: ScalingModel, space: SearchSpace, target: float, d: Draft) -> 
     extra = _extra(cfg, roles, d.sparsity)
     optima = model.optima(size, tokens, extra)
     lr = None
+    if roles.lr in optima:
+        opt = optima[roles.lr]
+        ratio = float(model.fit.curvature(roles.lr)[1][0])
+        cliff = fit_lr_cliff(model.fit, ev, roles.lr)
+        lr = choose_lr(opt, ratio, cliff, math.log(size), model.axes[roles.lr].from_z, model.policy)
+        notes.extend(lr.warnings)
+        # the settings that follow the lr (weight decay's timescale) read the lr chosen
+        optima = {**model.optima(size, tokens, extra, {roles.lr: lr.z}), roles.lr: opt}
     values: dict[str, float] = {}
     for name, opt in optima.items():
         if name == ASPECT:
             continue
-        z = opt.z
-        if name == roles.lr:
-            ratio = float(model.fit.curvature(name)[1][0])
-            cliff = fit_lr_cliff(model.fit, ev, name)
-            lr = choose_lr(opt, ratio, cliff, math.log(size), model.axes[name].from_z, model.policy)
-            z = lr.z
-            notes.extend(lr.warnings)
+        z = lr.z if lr is not None and name == roles.lr else opt.z
         if opt.clamped:
             notes.append(
                 f"{name}: its optimum at the target lies outside the searched range; "

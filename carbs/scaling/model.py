@@ -133,14 +133,24 @@ class ScalingModel:
         return out
 
     def optima(
-        self, size: float, tokens: float, extra: Mapping[str, float] | None = None
+        self,
+        size: float,
+        tokens: float,
+        extra: Mapping[str, float] | None = None,
+        chosen: Mapping[str, float] | None = None,
     ) -> dict[str, SettingOptimum]:
         """Every setting's optimum for a run of this size and data (`extra`: log width,
-        sparsity, a setting's z when another follows it); an unlocated one's from
+        sparsity, a setting's z when another follows it; `chosen`: z of settings picked off
+        their optimum, which the settings following them read); an unlocated one's from
         `runs_optimum`."""
         scale = self.scale_at(size, tokens, extra)
-        fixed = {n: self.runs_optimum(n, scale["log C"]) for n in self.unlocated}
-        return setting_optima(self.fit, self.axes, scale, self.policy.clamp_settings, fixed)
+
+        def elsewhere(name: str, cov: Mapping[str, float]) -> tuple[float, float] | None:
+            return self.runs_optimum(name, cov) if name in self.unlocated else None
+
+        return setting_optima(
+            self.fit, self.axes, scale, self.policy.clamp_settings, elsewhere, chosen
+        )
 
     def top_runs(self) -> np.ndarray:
         """Mask over the successful runs: near the frontier and in the top e-fold of compute
@@ -154,17 +164,25 @@ class ScalingModel:
                 return mask
         return np.ones_like(near)
 
-    def runs_optimum(self, name: str, log_c: float) -> tuple[float, float]:
+    def runs_optimum(self, name: str, cov: Mapping[str, float]) -> tuple[float, float]:
         """(z, sd) of `name` where the near-frontier runs at the top of compute set it, moved
-        past them along the compute path by its drift prior: what is known of an optimum the
-        runs cannot locate. The sd: their spread, and the prior's over the reach."""
+        to the scale `cov`: by its published law where it has one (`SettingTerm.slope_means`,
+        e.g. weight decay's timescale, ~ batch / (lr D): each run's value less the law's part
+        at its own scale, read at `cov`), else by its drift prior along the compute path. What
+        is known of an optimum the runs cannot locate. The sd: their spread, and the drift
+        prior's over the reach."""
         d = self.data
         pick = self.top_runs()
-        z, w = d.z[name][pick], d.weight[pick]
+        term = self.fit.structure.term(name)
+        law = [(v, m) for v, m in term.slope_means if v in d.cov and v in cov]
+        z = d.z[name][pick] - sum(m * d.cov[v][pick] for v, m in law)
+        w = d.weight[pick]
         mid = float(np.average(z, weights=w))
         spread = math.sqrt(float(np.average((z - mid) ** 2, weights=w)))
-        reach = max(log_c - math.log(self.max_cost), 0.0)
-        mean, sd = self.fit.structure.term(name).drift or (0.0, 0.0)
+        reach = max(cov["log C"] - math.log(self.max_cost), 0.0)
+        mean, sd = term.drift or (0.0, 0.0)
+        if law:
+            return mid + sum(m * float(cov[v]) for v, m in law), math.hypot(spread, sd * reach)
         return mid + mean * reach, math.hypot(spread, sd * reach)
 
     def allocation(

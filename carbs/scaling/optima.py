@@ -11,7 +11,7 @@ allows extrapolation: past the range the runs show nothing.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -145,34 +145,36 @@ def setting_optima(
     axes: Mapping[str, SettingAxis],
     scale: Mapping[str, float],
     clamp: bool,
-    fixed: Mapping[str, tuple[float, float]] | None = None,
+    located_elsewhere: Callable[[str, Mapping[str, float]], tuple[float, float]] | None = None,
+    chosen: Mapping[str, float] | None = None,
 ) -> dict[str, SettingOptimum]:
     """Every setting of the model at its optimum for the scale variables `scale` (log N, log D,
     log C, log width, ...), in the model's order: a setting whose optimum follows another
-    one's z reads it at that one's chosen value. `fixed`: (z, sd) of settings whose optimum
-    comes from elsewhere (the runs' trend, where the fit cannot locate it)."""
+    one's z reads it at that one's chosen value (`chosen`: z of settings picked off their
+    optimum, e.g. the lr below its cliff; else the optimum). `located_elsewhere(name, cov)`:
+    (z, sd) of a setting whose optimum the fit cannot locate (the runs' trend), asked in the
+    same order so it too may follow the settings before it."""
     cov = dict(scale)
     out: dict[str, SettingOptimum] = {}
-    fixed = fixed or {}
-    for name, (z0, sd) in fixed.items():  # first: a setting of the model may follow them
-        out[name] = _optimum(
-            name, z0, sd, axes.get(name), clamp, ("the near-frontier runs' trend",)
-        )
-        cov[f"z {name}"] = out[name].z
+    chosen = chosen or {}
     for term in fit.structure.settings:
-        if term.name in fixed:
-            continue
-        z = fit.optimum_z(term.name, cov)
-        sd = float(np.std(z[1:])) if len(z) > 2 else math.inf
-        out[term.name] = _optimum(
-            term.name,
-            expected_optimum(z, term.lopsided),
-            sd,
-            axes.get(term.name),
-            clamp,
-            term.follows,
-        )
-        cov[f"z {term.name}"] = out[term.name].z
+        elsewhere = located_elsewhere(term.name, cov) if located_elsewhere else None
+        if elsewhere is not None:
+            z0, sd = elsewhere
+            out[term.name] = _optimum(
+                term.name, z0, sd, axes.get(term.name), clamp, ("the near-frontier runs' trend",)
+            )
+        else:
+            z = fit.optimum_z(term.name, cov)
+            out[term.name] = _optimum(
+                term.name,
+                expected_optimum(z, term.lopsided),
+                float(np.std(z[1:])) if len(z) > 2 else math.inf,
+                axes.get(term.name),
+                clamp,
+                term.follows,
+            )
+        cov[f"z {term.name}"] = chosen.get(term.name, out[term.name].z)
     return out
 
 

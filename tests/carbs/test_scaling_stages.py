@@ -287,3 +287,61 @@ def test_an_uncertain_size_leans_on_the_runs_and_a_determined_one_does_not() -> 
     assert lo < unsure.size < hi and math.log(hi / lo) <= 2 * 1.645 * sd * 1.001
     for a in (sure, unsure):
         assert a.size_source == "weighed" and a.size * a.tokens * 6 == pytest.approx(c, rel=1e-6)
+
+
+def test_a_setting_that_follows_the_lr_reads_the_lr_chosen_not_its_optimum() -> None:
+    """Weight decay's optimum follows the lr's z with slope -1 (the AdamW timescale): where the
+    lr is picked below its optimum (below the cliff), the weight decay rises by as much, as
+    the timescale law says; the lr's own optimum is still reported as it is."""
+    from carbs.scaling.lossmodel import SettingTerm
+    from carbs.scaling.optima import setting_optima
+
+    lr = SettingTerm("lr", (), lopsided=True)
+    wd = SettingTerm("wd", ("z lr",))
+    s = LossStructure(family="tied", settings=(lr, wd))
+    # a, b, e, alpha | lr: c, log k, lopsided | wd: c, slope on z lr, log k
+    row = [6.0, 6.0, 0.5, 0.3, -7.0, 0.0, 0.0, -2.0, -1.0, 0.0]
+    fit = LossFit(s, np.array([row] * 3), {"z lr": -7.0}, None, 0.0, 10)
+    at_optimum = setting_optima(fit, {}, {}, clamp=False)
+    assert at_optimum["lr"].z == pytest.approx(-7.0) and at_optimum["wd"].z == pytest.approx(-2.0)
+    lower = setting_optima(fit, {}, {}, clamp=False, chosen={"lr": -7.5})
+    assert lower["lr"].z == pytest.approx(-7.0)  # the optimum, not the choice
+    assert lower["wd"].z == pytest.approx(-1.5)  # half an e-fold lower lr: wd x e^0.5
+
+
+def test_an_unlocated_weight_decay_moves_by_its_timescale_law() -> None:
+    """Where the runs cannot locate weight decay's optimum, it is read where the top runs set
+    it, moved by its law (wd ~ batch / (lr D)), not by a drift along compute: a run at
+    8x the tokens and half the lr gets wd / 4."""
+    from types import SimpleNamespace
+
+    from carbs.scaling.lossmodel import SettingTerm
+
+    term = SettingTerm(
+        "wd",
+        ("log D", "z lr"),
+        drift=(-0.5, 0.15),
+        slope_means=(("log D", -1.0), ("z lr", -1.0)),
+    )
+    n = 6
+    log_d = np.log(np.full(n, 1e9))
+    z_lr = np.log(np.full(n, 1e-3))
+    z_wd = np.log(np.full(n, 0.1))
+    data = FitData(
+        np.zeros(n),
+        log_d,
+        np.zeros(n),
+        {"wd": z_wd, "lr": z_lr},
+        {"log C": np.full(n, math.log(1e18)), "log D": log_d, "z lr": z_lr},
+        np.ones(n),
+    )
+    model = SimpleNamespace(
+        data=data,
+        fit=SimpleNamespace(structure=LossStructure(settings=(term,))),
+        top_runs=lambda: np.ones(n, bool),
+        max_cost=1e18,
+    )
+    cov = {"log C": math.log(1e20), "log D": math.log(8e9), "z lr": math.log(5e-4)}
+    z, sd = ScalingModel.runs_optimum(model, "wd", cov)  # type: ignore[arg-type]
+    assert math.exp(z) == pytest.approx(0.1 / 8 * 2)
+    assert sd == pytest.approx(0.15 * math.log(100))  # the runs agree; the reach's prior sd
