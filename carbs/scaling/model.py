@@ -31,7 +31,13 @@ from carbs.scaling.lossmodel import (
     base_fit,
     fit_loss_model,
 )
-from carbs.scaling.optima import Allocation, SettingOptimum, allocate, setting_optima
+from carbs.scaling.optima import (
+    Allocation,
+    SettingOptimum,
+    allocate,
+    setting_optima,
+    weigh_with_runs,
+)
 from carbs.scaling.policy import DEFAULT_POLICY, Policy
 from carbs.scaling.prediction import Prediction, extrapolation_distance, form_error, predict
 from carbs.scaling.selection import Selection, SettingsPlan, select_structure
@@ -145,8 +151,16 @@ class ScalingModel:
         `runs_optimum`."""
         scale = self.scale_at(size, tokens, extra)
 
-        def elsewhere(name: str, cov: Mapping[str, float]) -> tuple[float, float] | None:
-            return self.runs_optimum(name, cov) if name in self.unlocated else None
+        def elsewhere(
+            name: str, cov: Mapping[str, float]
+        ) -> tuple[float, float, tuple[str, ...]] | None:
+            if name in self.unlocated:
+                return (*self.runs_optimum(name, cov), ("the near-frontier runs' trend",))
+            term = self.fit.structure.term(name)
+            if term.lopsided or name == ASPECT:  # the lr's own rule; the shape's own solver
+                return None
+            z, sd = weigh_with_runs(self.fit.optimum_z(name, cov), self.runs_optimum(name, cov))
+            return z, sd, (*term.follows, "weighed with the near-frontier runs")
 
         return setting_optima(
             self.fit, self.axes, scale, self.policy.clamp_settings, elsewhere, chosen

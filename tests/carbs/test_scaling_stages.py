@@ -345,3 +345,17 @@ def test_an_unlocated_weight_decay_moves_by_its_timescale_law() -> None:
     z, sd = ScalingModel.runs_optimum(model, "wd", cov)  # type: ignore[arg-type]
     assert math.exp(z) == pytest.approx(0.1 / 8 * 2)
     assert sd == pytest.approx(0.15 * math.log(100))  # the runs agree; the reach's prior sd
+
+
+def test_a_poorly_located_setting_leans_on_the_runs_and_a_well_located_one_does_not() -> None:
+    from carbs.scaling.optima import weigh_with_runs
+
+    rng = np.random.default_rng(0)
+    runs = (-2.0, 0.3)  # the near-frontier runs sit at -2 (spread 0.3)
+    sure = np.concatenate([[-1.0], -1.0 + rng.normal(0, 0.02, 200)])
+    unsure = np.concatenate([[-1.0], -1.0 + rng.normal(0, 1.0, 200)])
+    z_sure, sd_sure = weigh_with_runs(sure, runs)
+    z_unsure, sd_unsure = weigh_with_runs(unsure, runs)
+    assert z_sure == pytest.approx(-1.0, abs=0.02)
+    assert -2.0 < z_unsure < -1.8  # 1 / 0.3^2 against 1 / 1^2: 92 % the runs'
+    assert sd_unsure < 0.3 and sd_sure < 0.02
