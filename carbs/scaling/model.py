@@ -105,7 +105,8 @@ class ScalingModel:
         # (family median |error| 3.0 -> 3.2 %, coverage 96 -> 83 %)
         warnings.extend(
             f"the near-frontier runs neither bracket nor pin down the fitted optimum of {name}: "
-            "it is taken where the costliest of them set it, moved by its drift prior"
+            "it is taken where the costliest of them set it, moved by its published law "
+            "(weight decay's timescale) or else its drift prior"
             for name in lost
         )
         axes = model_axes(ev, data)
