@@ -184,8 +184,11 @@ def weigh_with_runs(z: np.ndarray, runs: tuple[float, float]) -> tuple[float, fl
     asked, `ScalingModel.runs_optimum`). A shallow penalty locates its optimum poorly (weight
     decay on world 111: replicates' sd 0.46 in log, the fit 2.3x above the truth at the runs'
     own scale, where the runs sat within their spread of it); a well-determined one keeps
-    the fit's. The same rule as the size's (`largerun.supported`)."""
-    zm, sm = float(np.mean(z[1:])) if len(z) > 2 else float(z[0]), replicate_sd(z)
+    the fit's. The same rule as the size's (`largerun.supported`). Without replicates the
+    fit's uncertainty is unknown, so nothing is weighed: the fit's optimum is kept."""
+    if len(z) <= 2:
+        return float(z[0]), math.inf
+    zm, sm = float(np.mean(z[1:])), replicate_sd(z)
     zr, sr = runs
     wm, wr = 1.0 / max(sm, 1e-9) ** 2, 1.0 / max(sr, 1e-9) ** 2
     return (wm * zm + wr * zr) / (wm + wr), math.sqrt(1.0 / (wm + wr))

@@ -359,3 +359,4 @@ def test_a_poorly_located_setting_leans_on_the_runs_and_a_well_located_one_does_
     assert z_sure == pytest.approx(-1.0, abs=0.02)
     assert -2.0 < z_unsure < -1.8  # 1 / 0.3^2 against 1 / 1^2: 92 % the runs'
     assert sd_unsure < 0.3 and sd_sure < 0.02
+    assert weigh_with_runs(np.array([-1.0]), runs) == (-1.0, math.inf)  # no replicates: the fit's
