@@ -22,7 +22,7 @@ from carbs.scaling.grid import solve_tokens, valid_value
 from carbs.scaling.lossmodel import SPARSITY
 from carbs.scaling.lrpick import LrChoice, choose_lr, fit_lr_cliff
 from carbs.scaling.model import ASPECT, ScalingModel
-from carbs.scaling.optima import Allocation, SettingOptimum
+from carbs.scaling.optima import Allocation, SettingOptimum, by_precision
 from carbs.scaling.prediction import Prediction, with_expected_regret
 from carbs.scaling.shape import (
     ROUTING_ROLES,
@@ -199,8 +199,8 @@ def supported(model: ScalingModel, alloc: Allocation) -> Allocation:
             return alloc
         law_sd = max(float(np.std(rows[1:])), 1e-6)
         mean, sd = runs_size_prior(model, alloc.compute)
-        w = sd**-2 / (sd**-2 + law_sd**-2)
-        size = math.exp(w * mean + (1 - w) * math.log(alloc.size))
+        log_size, size_sd = by_precision((math.log(alloc.size), law_sd), (mean, sd))
+        size = math.exp(log_size)
         note = None
         if abs(math.log(size / alloc.size)) > SIZE_NOTE_SHIFT:
             note = (
@@ -214,7 +214,7 @@ def supported(model: ScalingModel, alloc: Allocation) -> Allocation:
             tokens=alloc.tokens * alloc.size / size,
             note=note,
             size_source="weighed",
-            size_sd_log=(sd**-2 + law_sd**-2) ** -0.5,
+            size_sd_log=size_sd,
         )
     prior = math.exp(float(np.mean(np.log(sizes)))) * ratio**0.5
     size = min(max(prior, lo), hi)
@@ -251,8 +251,7 @@ def _aspect_target(model: ScalingModel, alloc: Allocation, u: float | None) -> f
     z_runs, sd_runs = log_trend(
         np.log(ev.size[ok]), ev.aspect[ok], model.frontier.weight, math.log(alloc.size)
     )
-    w_fit, w_runs = sd_fit**-2, sd_runs**-2
-    z = (w_fit * z_fit + w_runs * z_runs) / (w_fit + w_runs)
+    z, _ = by_precision((z_fit, sd_fit), (z_runs, sd_runs))
     ax = model.axes[ASPECT]
     return min(max(z, ax.lo), ax.hi)
 

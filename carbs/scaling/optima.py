@@ -188,10 +188,14 @@ def weigh_with_runs(z: np.ndarray, runs: tuple[float, float]) -> tuple[float, fl
     fit's uncertainty is unknown, so nothing is weighed: the fit's optimum is kept."""
     if len(z) <= 2:
         return float(z[0]), math.inf
-    zm, sm = float(np.mean(z[1:])), replicate_sd(z)
-    zr, sr = runs
-    wm, wr = 1.0 / max(sm, 1e-9) ** 2, 1.0 / max(sr, 1e-9) ** 2
-    return (wm * zm + wr * zr) / (wm + wr), math.sqrt(1.0 / (wm + wr))
+    return by_precision((float(np.mean(z[1:])), replicate_sd(z)), runs)
+
+
+def by_precision(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
+    """Two estimates (mean, sd) of one quantity combined by their precisions: the shared rule
+    of every place the fit's answer is weighed with the runs' (size, aspect, settings)."""
+    wa, wb = max(a[1], 1e-9) ** -2, max(b[1], 1e-9) ** -2
+    return (wa * a[0] + wb * b[0]) / (wa + wb), (wa + wb) ** -0.5
 
 
 def expected_optimum(z: np.ndarray, lopsided: bool) -> float:
