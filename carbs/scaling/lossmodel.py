@@ -62,14 +62,16 @@ RAY_GRADIENT = {"log N": 0.5, "log D": 0.5, "log C": 1.0, "log width": 1.0 / 6.0
 class SettingTerm:
     """One setting's penalty: the scale variables its optimum follows, whether the penalty may
     be steeper above the optimum than below, and a prior (mean, sd) on how fast the optimum
-    moves per e-fold of compute along the compute-optimal path (None: slopes shrink to 0), and
-    prior means of its slopes where a published law gives them (others 0)."""
+    moves per e-fold of compute along the compute-optimal path (None: slopes shrink to 0),
+    prior means of its slopes where a published law gives them (others 0), and the signs its
+    slopes may take where every published law agrees on one (+1: never falls, -1: never rises)."""
 
     name: str
     follows: tuple[str, ...] = ()
     lopsided: bool = False
     drift: tuple[float, float] | None = None
     slope_means: tuple[tuple[str, float], ...] = ()
+    slope_signs: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -431,9 +433,15 @@ def _bounds(s: LossStructure, lay: _Layout) -> tuple[np.ndarray, np.ndarray]:
         lo[lay.log_g], hi[lay.log_g] = -1.5, 1.5
     if lay.sparsity is not None:
         lo[list(lay.sparsity)], hi[list(lay.sparsity)] = [-2.0, -0.5, -1.0], [2.0, 0.5, 1.0]
-    for c, slopes, lk, lop in lay.terms:
+    for term, (c, slopes, lk, lop) in zip(s.settings, lay.terms, strict=True):
         lo[c], hi[c] = -50.0, 50.0
         lo[slopes], hi[slopes] = -3.0, 3.0
+        signs = dict(term.slope_signs)
+        for var, col in zip(term.follows, slopes, strict=True):
+            if signs.get(var, 0) > 0:
+                lo[col] = 0.0
+            elif signs.get(var, 0) < 0:
+                hi[col] = 0.0
         lo[lk], hi[lk] = LOG_K_BOUNDS
         if lop is not None:
             lo[lop], hi[lop] = -LOPSIDED_BOUND, LOPSIDED_BOUND

@@ -377,7 +377,28 @@ def settings_plan(ev: Evidence, data: FitData, policy: Policy) -> SettingsPlan:
         extras[s] = tuple(cand)
     drift = {s: policy.other_drift for s in kept if s != ASPECT}
     drift.update({roles.get(r): (m, sd) for r, m, sd in policy.role_drift if roles.get(r) in kept})
-    return SettingsPlan(tuple(kept), extras, roles.lr, drift, role_slopes(ev, kept, extras, policy))
+    return SettingsPlan(
+        tuple(kept),
+        extras,
+        roles.lr,
+        drift,
+        role_slopes(ev, kept, extras, policy),
+        role_signs(ev, kept, policy),
+    )
+
+
+def role_signs(
+    ev: Evidence, kept: list[str], policy: Policy
+) -> dict[str, tuple[tuple[str, int], ...]]:
+    """The signs published laws agree on (`policy.role_slope_signs`), by the settings' names:
+    "z batch" names the batch's z."""
+    roles, out = ev.roles, {}
+    alias = {"z batch": f"z {roles.get('batch')}"}
+    for role, signs in policy.role_slope_signs:
+        name = roles.get(role)
+        if name in kept:
+            out[name] = tuple((alias.get(v, v), sign) for v, sign in signs)
+    return out
 
 
 def role_slopes(

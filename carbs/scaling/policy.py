@@ -72,6 +72,18 @@ class Policy:
     role_slopes: tuple[tuple[str, tuple[tuple[str, float], ...]], ...] = (
         ("wd", (("log D", -1.0), ("z lr", -1.0), ("z batch", 1.0))),
     )
+    # the signs a setting's optimum's slopes may take, where every published law agrees: the
+    # lr's optimum falls with size, data, compute and width (Kaplan et al. 2020; DeepSeek 2024;
+    # Porian et al. 2024; Bjorck et al. 2024; muP's 1 / width) and rises with the batch (the
+    # square-root rule and its saturation: Malladi et al. 2022; Filatov et al. 2024); the
+    # batch's rises with data and size (critical batch size: McCandlish et al. 2018; Zhang et
+    # al. 2024). Without them the lr's slopes on log N and log D, near collinear along the
+    # runs' frontier, traded signs (+0.20 on log N, -0.17 on the batch's z on world 11 of the
+    # family) and, extrapolated 100x, put the lr 3x past its optimum
+    role_slope_signs: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = (
+        ("lr", (("log N", -1), ("log D", -1), ("log C", -1), ("log width", -1), ("z batch", 1))),
+        ("batch", (("log N", 1), ("log D", 1), ("log C", 1))),
+    )
     # any other setting (warmup, weight decay, ...): no agreed drift, so held unless the runs
     # show one (a shallow penalty's slope extrapolated 100x moved warmups by e-folds)
     other_drift: tuple[float, float] = (0.0, 0.15)

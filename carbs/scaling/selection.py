@@ -126,6 +126,7 @@ class SettingsPlan:
     lopsided: str | None = None
     drift: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     slope_means: Mapping[str, tuple[tuple[str, float], ...]] = field(default_factory=dict)
+    slope_signs: Mapping[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
 
 
 def full_structure(data: FitData, plan: SettingsPlan) -> LossStructure:
@@ -137,6 +138,7 @@ def full_structure(data: FitData, plan: SettingsPlan) -> LossStructure:
             lopsided=s == plan.lopsided,
             drift=plan.drift.get(s),
             slope_means=plan.slope_means.get(s, ()),
+            slope_signs=plan.slope_signs.get(s, ()),
         )
         for s in plan.names
     )

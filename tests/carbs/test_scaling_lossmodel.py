@@ -24,17 +24,24 @@ E, A, B = 1.8, 400.0, 600.0
 
 
 def runs(
-    n: int, alpha: float, beta: float, follows: str, seed: int = 0, noise: float = 0.003
+    n: int,
+    alpha: float,
+    beta: float,
+    follows: str,
+    seed: int = 0,
+    noise: float = 0.003,
+    slope: float = -0.35,
 ) -> tuple[FitData, np.ndarray, dict[str, float]]:
     """Runs over independent N and D, a learning rate scattered around an optimum that drifts
-    with log N, log D or nothing; the penalty scales the reducible part."""
+    with log N, log D (by `slope` per e-fold) or nothing; the penalty scales the reducible
+    part."""
     rng = np.random.default_rng(seed)
     log_n = rng.uniform(math.log(1e6), math.log(1e8), n)
     log_d = rng.uniform(math.log(1e8), math.log(1e10), n)
     x0 = {"log N": float(np.mean(log_n)), "log D": float(np.mean(log_d))}
     truth = {"c": math.log(3e-3), "log N": 0.0, "log D": 0.0, "k": 0.05}
     if follows != "none":
-        truth[follows] = -0.35
+        truth[follows] = slope
     opt = (
         truth["c"] + truth["log N"] * (log_n - x0["log N"]) + truth["log D"] * (log_d - x0["log D"])
     )
@@ -73,6 +80,21 @@ def test_an_optimum_that_follows_one_scale_variable_is_found_following_it(follow
     slopes = dict(zip(j, fit.theta[0, fit.layout.terms[0][1]], strict=True))
     assert slopes[follows] == pytest.approx(truth[follows], abs=0.08), slopes
     assert abs(slopes[other]) < 0.08, slopes
+
+
+def test_a_slope_keeps_the_sign_every_published_law_agrees_on() -> None:
+    """Runs whose lr optimum rises with size (against every published law) fit a rising slope
+    when the term is free, and a flat one when it may only fall: what keeps near-collinear
+    slopes from trading signs and moving the optimum the wrong way 100x out."""
+    data, _, truth = runs(150, 0.34, 0.30, "log N", seed=1, slope=0.35)
+
+    def slope_on_n(signs: tuple[tuple[str, int], ...]) -> float:
+        term = SettingTerm("lr", ("log N", "log D"), lopsided=True, slope_signs=signs)
+        fit = fit_loss_model(data, LossStructure("additive", False, False, (term,)), base_fit(data))
+        return float(fit.theta[0, fit.layout.terms[0][1][0]])
+
+    assert slope_on_n(()) == pytest.approx(truth["log N"], abs=0.08)
+    assert -0.02 <= slope_on_n((("log N", -1),)) <= 0.0
 
 
 def test_folds_fitted_together_equal_folds_fitted_alone() -> None:
