@@ -75,6 +75,14 @@ def batched_fit(
         Jt = J.transpose(0, 2, 1)
         g = (Jt @ (weights * psi)[:, :, None])[:, :, 0]
         H = Jt @ (J * (weights * irls)[:, :, None])
+        # a parameter held at its bound by the gradient stays out of the step: else the
+        # clipped step rarely improves, the damping grows and the row stalls to the last
+        # iteration (bounded slopes made the bootstrap 1.9x slower)
+        held = ((th <= lo) & (g > 0)) | ((th >= hi) & (g < 0))
+        if held.any():
+            free = (~held).astype(float)
+            g = g * free
+            H = H * free[:, :, None] * free[:, None, :] + held[:, :, None] * eye
         diag = np.einsum("bpp->bp", H)
         A = H + (lam[:, None] * (diag + 1e-12))[:, :, None] * eye
         try:

@@ -80,6 +80,23 @@ def test_batched_fit_matches_independent_fits() -> None:
     np.testing.assert_allclose(th[1], single, atol=1e-6)
 
 
+def test_a_parameter_held_at_its_bound_leaves_the_others_free_to_converge() -> None:
+    """A rising line fitted with its slope bounded at <= 0: the slope sits at 0 and the
+    intercept reaches the mean within a few iterations (a clipped joint step kept failing,
+    the damping grew and the intercept stalled far from it)."""
+    x = np.linspace(0, 1, 30)
+    y = 0.5 + 2 * x + np.random.default_rng(1).normal(0, 0.05, 30)
+
+    def resid(th: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r = y - (th[:, :1] + th[:, 1:2] * x)
+        return r, np.stack([-np.ones_like(r), -np.broadcast_to(x, r.shape)], axis=-1)
+
+    bounds = (np.array([-10.0, -10.0]), np.array([10.0, 0.0]))
+    th, _ = hb.batched_fit(resid, np.array([[0.0, -1.0]]), np.ones((1, 30)), 10.0, bounds, 8)
+    assert th[0, 1] == 0.0
+    assert th[0, 0] == pytest.approx(float(np.mean(y)), abs=1e-6)
+
+
 def test_a_degenerate_fit_reads_as_not_determined_without_a_warning() -> None:
     import warnings
 
