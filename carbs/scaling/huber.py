@@ -67,8 +67,11 @@ def batched_fit(
     active = np.ones(B, dtype=bool)
     for _ in range(iters):
         r, J = resid(th)
-        r = np.nan_to_num(r, nan=1e3, posinf=1e3, neginf=-1e3)
-        J = np.nan_to_num(J)
+        # a full copy of J each iteration is a sixth of a large fit's time: only where needed
+        if not np.isfinite(r).all():
+            r = np.nan_to_num(r, nan=1e3, posinf=1e3, neginf=-1e3)
+        if not np.isfinite(J).all():
+            J = np.nan_to_num(J)
         psi = huber_grad(r, delta)
         irls = np.where(np.abs(r) <= delta, 1.0, delta / np.maximum(np.abs(r), 1e-300))
         # J = dr/dtheta, so the gradient of sum w rho(r) is J^T (w psi); batched matmuls (BLAS)
